@@ -1,0 +1,183 @@
+// Package httpapi is wagate's HTTP plumbing: the router, middleware (request
+// ids, access logs, metrics, tracing, panic recovery, body limits,
+// authentication), RFC 9457 problem responses, health endpoints and the
+// OpenAPI document generated from the handlers' Go types (Huma).
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/wagate/wagate/internal/observe"
+)
+
+// Config configures a Server.
+type Config struct {
+	Addr         string
+	Role         string
+	Version      string
+	MaxBodyBytes int64
+	// WithAPI adds the OpenAPI document and the reference page; roles that
+	// only serve health and metrics leave it off.
+	WithAPI bool
+	// Authenticator resolves credentials; nil means no authentication.
+	Authenticator Authenticator
+	// Checks are the readiness probes (name → check), e.g. database, redis.
+	Checks map[string]func(context.Context) error
+}
+
+// Server is one process's HTTP server. Contexts register Huma operations on
+// API and plain handlers (WebSocket, streaming, web pages) on Mux.
+type Server struct {
+	API     huma.API
+	Mux     *http.ServeMux
+	cfg     Config
+	logger  *slog.Logger
+	metrics *observe.Metrics
+	http    *http.Server
+	ln      net.Listener
+}
+
+var installOnce sync.Once
+
+// New builds the server: health, readiness and metrics always; the OpenAPI
+// document and /docs when cfg.WithAPI.
+func New(cfg Config, logger *slog.Logger, metrics *observe.Metrics) *Server {
+	installOnce.Do(func() { installHumaErrors(logger) })
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	mux := http.NewServeMux()
+	s := &Server{Mux: mux, cfg: cfg, logger: logger, metrics: metrics}
+
+	hc := huma.DefaultConfig("wagate API", cfg.Version)
+	hc.Info.Description = "Self-hosted, multi-tenant WhatsApp gateway. Errors are RFC 9457 problem+json."
+	hc.CreateHooks = nil // no $schema links in bodies: the contract is plain JSON
+	hc.DocsPath = ""     // our own /docs page works offline (no CDN scripts)
+	hc.SchemasPath = ""
+	hc.OpenAPIPath = ""
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", BearerFormat: "JWT"},
+		"apiKey": {Type: "apiKey", In: "header", Name: "X-Api-Key"},
+	}
+	s.API = humago.New(mux, hc)
+
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", metrics.Handler())
+	if cfg.WithAPI {
+		mux.HandleFunc("GET /openapi.json", s.openAPI)
+		mux.HandleFunc("GET /docs", s.docs)
+	}
+	return s
+}
+
+// Handler is the whole middleware chain around the router.
+func (s *Server) Handler() http.Handler {
+	var h http.Handler = problemNotFound(s.Mux)
+	h = authenticate(s.cfg.Authenticator, h)
+	h = limitBody(s.cfg.MaxBodyBytes, h)
+	h = recoverPanics(s.logger, h)
+	h = instrument(s.logger, s.metrics, h)
+	return requestID(h)
+}
+
+// SetAuthenticator installs the credential resolver; call before Start.
+func (s *Server) SetAuthenticator(a Authenticator) { s.cfg.Authenticator = a }
+
+// AddCheck adds a readiness probe; call before Start.
+func (s *Server) AddCheck(name string, check func(context.Context) error) {
+	if s.cfg.Checks == nil {
+		s.cfg.Checks = map[string]func(context.Context) error{}
+	}
+	s.cfg.Checks[name] = check
+}
+
+// Start listens on the configured address and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("http server stopped", "error", err)
+		}
+	}()
+	s.logger.Info("http server listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr is the address actually listened on (useful with port 0).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return s.cfg.Addr
+	}
+	return s.ln.Addr().String()
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.http == nil {
+		return nil
+	}
+	return s.http.Shutdown(ctx)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "role": s.cfg.Role})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ready := true
+	for name, check := range s.cfg.Checks {
+		if err := check(ctx); err != nil {
+			checks[name] = "unavailable: " + err.Error()
+			ready = false
+		} else {
+			checks[name] = "ok"
+		}
+	}
+	if !ready {
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = jsonEncode(w, map[string]any{
+			"type":   ProblemBaseURI + "not-ready",
+			"title":  "Service Unavailable",
+			"status": http.StatusServiceUnavailable,
+			"detail": "a dependency is unavailable",
+			"checks": checks,
+		})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+}
+
+func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
+	b, err := s.API.OpenAPI().MarshalJSON()
+	if err != nil {
+		WriteError(w, r, s.logger, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/vnd.oai.openapi+json")
+	_, _ = w.Write(b)
+}
