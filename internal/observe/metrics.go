@@ -11,10 +11,10 @@ import (
 // Metrics is the process's Prometheus registry with the HTTP metrics every
 // role exports. Other packages register their own collectors on Registry.
 type Metrics struct {
-	Registry        *prometheus.Registry
-	HTTPRequests    *prometheus.CounterVec
-	HTTPDuration    *prometheus.HistogramVec
-	HTTPInFlight    prometheus.Gauge
+	Registry     *prometheus.Registry
+	HTTPRequests *prometheus.CounterVec
+	HTTPDuration *prometheus.HistogramVec
+	HTTPInFlight prometheus.Gauge
 }
 
 // NewMetrics creates a registry with Go runtime, process and HTTP metrics.
