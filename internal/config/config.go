@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
@@ -118,8 +119,10 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 }
 
 func (c *Config) validate() error {
-	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+	if _, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return fmt.Errorf("WAGATE_HTTP_ADDR: %q is not host:port: %w", c.HTTPAddr, err)
+	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("WAGATE_HTTP_ADDR: %q has no valid port (0-65535)", c.HTTPAddr)
 	}
 	if c.DatabaseURL == "" {
 		return errors.New("WAGATE_DATABASE_URL: must not be empty")
@@ -128,6 +131,10 @@ func (c *Config) validate() error {
 		if _, err := url.Parse(c.DatabaseURL); err != nil {
 			return fmt.Errorf("WAGATE_DATABASE_URL: not a valid URL: %w", err)
 		}
+	} else if i := strings.Index(c.DatabaseURL, "://"); i >= 0 && c.DatabaseURL[:i] != "file" {
+		// Anything else is an SQLite path; a foreign scheme (mysql://…) is a
+		// mistake, not a file name.
+		return fmt.Errorf("WAGATE_DATABASE_URL: scheme %q is not supported (use postgres:// or an SQLite file path)", c.DatabaseURL[:i])
 	}
 	if c.RedisURL != "" {
 		u, err := url.Parse(c.RedisURL)
@@ -155,6 +162,9 @@ func (c *Config) validate() error {
 		if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
 			return fmt.Errorf("WAGATE_SMTP_URL: %q is not an smtp://user:pass@host:port URL", c.SMTPURL)
 		}
+	}
+	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+		return fmt.Errorf("WAGATE_MAIL_FROM: %q is not a mail address such as \"wagate <no-reply@example.com>\"", c.MailFrom)
 	}
 	if c.PublicURL == "" {
 		host, port, _ := net.SplitHostPort(c.HTTPAddr)
