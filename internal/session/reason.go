@@ -27,8 +27,9 @@ const (
 	ReasonKeepAliveTimeout DisconnectReason = "keepalive_timeout"
 	// ReasonPairFailed: the phone scanned but pairing failed.
 	ReasonPairFailed DisconnectReason = "pair_failed"
-	// ReasonOwnedElsewhere: another live worker holds the session's lease.
-	ReasonOwnedElsewhere DisconnectReason = "owned_elsewhere"
+	// ReasonWorkerStopped: the worker running the session shut down; the
+	// next worker to start restores it.
+	ReasonWorkerStopped DisconnectReason = "worker_stopped"
 	// ReasonProviderUnavailable: the session's provider is not enabled in
 	// this deployment (e.g. simulator without WAGATE_SIMULATOR=true).
 	ReasonProviderUnavailable DisconnectReason = "provider_unavailable"
@@ -39,7 +40,7 @@ const (
 var reasons = map[DisconnectReason]bool{
 	ReasonStopped: true, ReasonLoggedOut: true, ReasonConnectionLost: true, ReasonReplaced: true,
 	ReasonBanned: true, ReasonQRTimeout: true, ReasonClientOutdated: true, ReasonKeepAliveTimeout: true,
-	ReasonPairFailed: true, ReasonOwnedElsewhere: true, ReasonProviderUnavailable: true, ReasonError: true,
+	ReasonPairFailed: true, ReasonWorkerStopped: true, ReasonProviderUnavailable: true, ReasonError: true,
 }
 
 // ParseDisconnectReason returns the reason with that code; unknown codes are
@@ -52,6 +53,17 @@ func ParseDisconnectReason(s string) DisconnectReason {
 		return r
 	}
 	return ReasonError
+}
+
+// Terminal reports whether a person must act before the session can run
+// again (scan a new QR, re-link, update wagate): such sessions are not
+// restored when a worker starts.
+func (r DisconnectReason) Terminal() bool {
+	switch r {
+	case ReasonLoggedOut, ReasonBanned, ReasonReplaced, ReasonQRTimeout, ReasonClientOutdated, ReasonPairFailed:
+		return true
+	}
+	return false
 }
 
 // Retryable reports whether the worker should reconnect by itself after a
