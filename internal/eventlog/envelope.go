@@ -98,3 +98,22 @@ func traceParent(ctx context.Context) string {
 	otel.GetTextMapPropagator().Inject(ctx, carrier)
 	return carrier["traceparent"]
 }
+
+// envelopeJSON is the stored form of an envelope (dead letters); the trace
+// context is kept beside it because Envelope does not marshal it.
+func envelopeJSON(e Envelope) (string, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return "", fmt.Errorf("encode envelope %s: %w", e.ID, err)
+	}
+	return string(b), nil
+}
+
+func parseEnvelopeJSON(body, traceParent string) (Envelope, error) {
+	var e Envelope
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
+	}
+	e.TraceParent = traceParent
+	return e, nil
+}

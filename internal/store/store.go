@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -42,6 +43,28 @@ type DB struct {
 	// URL is the address the database was opened with (pgx needs it for
 	// LISTEN/NOTIFY connections outside the pool).
 	URL string
+
+	// commitHooks run after every transaction InTx commits; the embedded
+	// event log uses one to wake its consumers without polling.
+	hooksMu     sync.Mutex
+	commitHooks []func()
+}
+
+// AfterCommit registers fn to run after every transaction InTx commits. fn
+// must be quick and must not block (a non-blocking channel send).
+func (db *DB) AfterCommit(fn func()) {
+	db.hooksMu.Lock()
+	defer db.hooksMu.Unlock()
+	db.commitHooks = append(db.commitHooks, fn)
+}
+
+func (db *DB) runCommitHooks() {
+	db.hooksMu.Lock()
+	hooks := db.commitHooks
+	db.hooksMu.Unlock()
+	for _, fn := range hooks {
+		fn()
+	}
 }
 
 // Open connects to the database named by url: a postgres:// URL opens
@@ -146,6 +169,7 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *sql.Tx) error) (err erro
 	if err = tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.runCommitHooks()
 	return nil
 }
 
