@@ -128,7 +128,9 @@ type testClient struct {
 
 func openContainer(t testing.TB, dir string) *sqlstore.Container {
 	t.Helper()
-	dsn := "file:" + filepath.Join(dir, "whatsmeow.db") + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)"
+	dsn := "file:" + filepath.Join(dir, "whatsmeow.db") + "?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)" +
+		// Test stores need no durability; without this every prekey insert waits for an fsync.
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(OFF)"
 	container, err := sqlstore.New(context.Background(), "sqlite", dsn, testLogger("DB"))
 	if err != nil {
 		t.Fatalf("open store: %v", err)

@@ -19,7 +19,12 @@ func (n *Network) deliver(to types.JID, node waBinary.Node) bool {
 	if to.Device == 0 {
 		primary := acct.primary
 		n.mu.Unlock()
-		primary.inbound.push(node)
+		wire, err := roundTrip(node)
+		if err != nil {
+			n.recordUnhandled("cannot encode %s for %s: %v", node.Tag, to, err)
+			return true
+		}
+		primary.inbound.push(*wire)
 		return true
 	}
 	defer n.mu.Unlock()
@@ -140,4 +145,18 @@ func (c *serverConn) handleReceipt(node *waBinary.Node) {
 		forward.Content = node.Content
 	}
 	c.n.deliverToUser(to.ToNonAD(), c.jid, forward)
+}
+
+// roundTrip encodes and decodes a node, so that fake devices see attributes exactly as a client
+// would after the wire (strings and JIDs only).
+func roundTrip(node waBinary.Node) (*waBinary.Node, error) {
+	data, err := waBinary.Marshal(node)
+	if err != nil {
+		return nil, err
+	}
+	unpacked, err := waBinary.Unpack(data)
+	if err != nil {
+		return nil, err
+	}
+	return waBinary.Unmarshal(unpacked)
 }
