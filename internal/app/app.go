@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wagate/wagate/internal/config"
+	"github.com/wagate/wagate/internal/eventlog"
 	"github.com/wagate/wagate/internal/httpapi"
 	"github.com/wagate/wagate/internal/observe"
 	"github.com/wagate/wagate/internal/store"
@@ -50,9 +51,13 @@ type App struct {
 	DB      *store.DB
 	Redis   *redis.Client
 	HTTP    *httpapi.Server
+	// Events runs event subscriptions: Redis consumer groups in distributed
+	// mode, the embedded cursor log otherwise (wire_eventlog.go).
+	Events eventlog.Runner
 
-	loops   []loop
-	closers []func() error
+	subscriptions []roleSubscription
+	loops         []loop
+	closers       []func() error
 }
 
 // loop is a long-running part of a role (consumer, dispatcher, worker). It
@@ -118,6 +123,10 @@ func New(ctx context.Context, role Role, cfg config.Config, logger *slog.Logger)
 
 // wire builds the bounded contexts and registers what the role runs.
 func (a *App) wire(ctx context.Context) error {
+	if err := a.wireEventlog(ctx); err != nil {
+		return err
+	}
+	a.startEventlog()
 	return nil
 }
 
