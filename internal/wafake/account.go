@@ -29,6 +29,7 @@ type device struct {
 	regID    uint32
 	signed   *keys.PreKey   // public part only
 	preKeys  []*keys.PreKey // uploaded one-time prekeys not yet handed out
+	uploaded bool           // the device uploaded prekeys at least once
 	conn     *serverConn    // logged-in connection, if any
 	pending  []waBinary.Node
 	removed  bool

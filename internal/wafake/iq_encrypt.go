@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 
+	"go.mau.fi/whatsmeow"
+
 	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/types"
 	"go.mau.fi/whatsmeow/util/keys"
@@ -22,6 +24,9 @@ func handleEncryptIQ(c *serverConn, node *waBinary.Node) ([]waBinary.Node, bool)
 		count := 0
 		if dev := c.n.companionLocked(c.jid); dev != nil {
 			count = len(dev.preKeys)
+			if !dev.uploaded && c.n.cfg.ShortPreKeyUpload {
+				count = whatsmeow.MinPreKeyCount - 1
+			}
 		}
 		c.n.mu.Unlock()
 		return []waBinary.Node{{Tag: "count", Attrs: waBinary.Attrs{"value": count}}}, true
@@ -98,5 +103,6 @@ func (c *serverConn) storeUpload(node *waBinary.Node) bool {
 	dev.regID = binary.BigEndian.Uint32(reg)
 	dev.signed = signed
 	dev.preKeys = append(dev.preKeys, uploaded...)
+	dev.uploaded = true
 	return true
 }

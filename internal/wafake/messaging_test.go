@@ -16,7 +16,7 @@ import (
 )
 
 func TestSendText(t *testing.T) {
-	n := newNetwork(t, wafake.Config{})
+	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true})
 	phone := n.NewPhone("+15550001111")
 	contact := n.NewContact("+15550002222")
 	tc := newClient(t, n)
@@ -51,7 +51,7 @@ func TestSendText(t *testing.T) {
 func TestReceiveText(t *testing.T) {
 	var mu sync.Mutex
 	var encTypes []string
-	n := newNetwork(t, wafake.Config{OnSend: func(to types.JID, node *waBinary.Node) {
+	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true, OnSend: func(to types.JID, node *waBinary.Node) {
 		if node.Tag == "message" {
 			enc := node.GetChildByTag("enc")
 			mu.Lock()
@@ -103,7 +103,7 @@ func TestReceiveText(t *testing.T) {
 }
 
 func TestReceiptsFromContact(t *testing.T) {
-	n := newNetwork(t, wafake.Config{})
+	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true})
 	phone := n.NewPhone("+15550001111")
 	contact := n.NewContact("+15550002222")
 	tc := newClient(t, n)
@@ -132,7 +132,7 @@ func TestMarkRead(t *testing.T) {
 	var privacyIQs sync.WaitGroup
 	privacyIQs.Add(1)
 	var once sync.Once
-	n := newNetwork(t, wafake.Config{OnReceive: func(_ types.JID, node *waBinary.Node) {
+	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true, OnReceive: func(_ types.JID, node *waBinary.Node) {
 		if node.Tag == "iq" && node.AttrGetter().OptionalString("xmlns") == "privacy" {
 			once.Do(privacyIQs.Done)
 		}

@@ -21,8 +21,8 @@ import (
 	waBinary "go.mau.fi/whatsmeow/binary"
 	"go.mau.fi/whatsmeow/socket"
 	"go.mau.fi/whatsmeow/types"
-	waLog "go.mau.fi/whatsmeow/util/log"
 	"go.mau.fi/whatsmeow/util/keys"
+	waLog "go.mau.fi/whatsmeow/util/log"
 )
 
 // Config configures a fake network. The zero value is usable.
@@ -38,6 +38,12 @@ type Config struct {
 	// OnSend, if set, is called (from a server goroutine) with every node just before it is
 	// written to a client, with the receiving device's JID (empty before login).
 	OnSend func(to types.JID, node *waBinary.Node)
+	// ShortPreKeyUpload makes the fake claim a few prekeys on the server for a device that never
+	// uploaded any, so whatsmeow uploads a regular batch of 50 prekeys after pairing instead of
+	// its initial 812. Generating and storing 812 prekeys dominates pairing time with SQLite
+	// under the race detector; enable it in tests that pair many clients. Only the first count
+	// reply is affected.
+	ShortPreKeyUpload bool
 	// CloseGrace is how long the server waits after a stream error or login failure before it
 	// closes the socket, so that the client handles the error before it sees the disconnect.
 	// Zero means 100ms. Outcomes do not depend on it: if the close wins the race, the client
