@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -84,64 +86,98 @@ func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-var tracer = otel.Tracer("github.com/wagate/wagate/internal/httpapi")
+// tracerName is the instrumentation scope of the server spans.
+const tracerName = "github.com/wagate/wagate/internal/httpapi"
+
+// routeKey holds a *string the innermost middleware fills with the matched
+// route pattern. The outer middleware cannot read r.Pattern itself: every
+// r.WithContext in between makes a copy, and ServeMux sets the pattern on
+// the copy it receives.
+type routeKey struct{}
+
+// loggerKey carries the server's logger to code that only sees a context
+// (Huma's error constructor, the body limit, the 404 handler).
+type loggerKey struct{}
+
+func loggerFrom(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
 
 // instrument logs one line per request, records metrics by route pattern and
 // opens a server span named after the route. The query string is never
 // logged: it may hold an access token.
-func instrument(logger *slog.Logger, m *observe.Metrics, next http.Handler) http.Handler {
+func instrument(logger *slog.Logger, m *observe.Metrics, tp trace.TracerProvider, next http.Handler) http.Handler {
+	tracer := tp.Tracer(tracerName)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
 		defer span.End()
+		pattern := new(string)
+		ctx = context.WithValue(ctx, routeKey{}, pattern)
+		ctx = context.WithValue(ctx, loggerKey{}, logger)
 		r = r.WithContext(ctx)
 
 		m.HTTPInFlight.Inc()
 		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			// Runs even when a handler aborts with http.ErrAbortHandler.
+			m.HTTPInFlight.Dec()
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			route := routeOf(*pattern)
+			elapsed := time.Since(start)
+			m.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+			m.HTTPDuration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
+
+			if *pattern != "" {
+				span.SetName(r.Method + " " + route)
+				span.SetAttributes(attribute.String("http.route", route))
+			}
+			span.SetAttributes(
+				attribute.String("http.request.method", r.Method),
+				attribute.String("url.path", r.URL.Path),
+				attribute.Int("http.response.status_code", status),
+			)
+			if status >= 500 {
+				span.SetStatus(codes.Error, http.StatusText(status))
+			}
+			level := slog.LevelInfo
+			if status >= 500 {
+				level = slog.LevelError
+			}
+			logger.Log(r.Context(), level, "http request",
+				"method", r.Method, "path", r.URL.Path, "route", route,
+				"status", status, "durationMs", float64(elapsed.Microseconds())/1000, "bytes", rec.bytes,
+				"remote", clientIP(r))
+		}()
 		next.ServeHTTP(rec, r)
-		m.HTTPInFlight.Dec()
-
-		status := rec.status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		route := routeOf(r)
-		elapsed := time.Since(start)
-		m.HTTPRequests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
-		m.HTTPDuration.WithLabelValues(route, r.Method).Observe(elapsed.Seconds())
-
-		span.SetName(r.Method + " " + route)
-		span.SetAttributes(
-			attribute.String("http.request.method", r.Method),
-			attribute.String("http.route", route),
-			attribute.Int("http.response.status_code", status),
-		)
-		if status >= 500 {
-			span.SetStatus(codes.Error, http.StatusText(status))
-		}
-		level := slog.LevelInfo
-		if status >= 500 {
-			level = slog.LevelError
-		}
-		logger.Log(r.Context(), level, "http request",
-			"method", r.Method, "path", r.URL.Path, "route", route,
-			"status", status, "durationMs", float64(elapsed.Microseconds())/1000, "bytes", rec.bytes,
-			"remote", clientIP(r))
 	})
 }
 
-// routeOf returns the matched pattern without its method ("/sessions/{id}"),
-// or "unmatched" so unknown paths cannot blow up metric cardinality.
-func routeOf(r *http.Request) string {
-	p := r.Pattern
-	if p == "" {
+// setRoute records the matched pattern for instrument.
+func setRoute(r *http.Request, pattern string) {
+	if p, ok := r.Context().Value(routeKey{}).(*string); ok {
+		*p = pattern
+	}
+}
+
+// routeOf strips the method from a matched pattern ("GET /sessions/{id}" →
+// "/sessions/{id}"); unmatched requests share one label so unknown paths
+// cannot blow up metric cardinality.
+func routeOf(pattern string) string {
+	if pattern == "" {
 		return "unmatched"
 	}
-	if i := strings.IndexByte(p, ' '); i >= 0 {
-		p = p[i+1:]
+	if i := strings.IndexByte(pattern, ' '); i >= 0 {
+		pattern = pattern[i+1:]
 	}
-	return p
+	return pattern
 }
 
 // clientIP is the peer address (proxies' headers are not trusted by default).
@@ -157,16 +193,25 @@ func clientIP(r *http.Request) string {
 func ClientIP(r *http.Request) string { return clientIP(r) }
 
 // recoverPanics answers a panic with a problem+json 500 that leaks nothing,
-// and logs the panic with its stack.
+// and logs the panic with its stack. When the handler had already started
+// its response, the connection is aborted instead: a truncated body must not
+// pass for a success.
 func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
-			if p := recover(); p != nil {
-				if p == http.ErrAbortHandler {
-					panic(p)
-				}
-				WriteError(w, r, logger, fmt.Errorf("panic: %v", p))
+			p := recover()
+			if p == nil {
+				return
 			}
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			logger.ErrorContext(r.Context(), "panic serving request",
+				"panic", fmt.Sprint(p), "path", r.URL.Path, "stack", string(debug.Stack()))
+			if rec, ok := w.(*statusRecorder); ok && rec.status != 0 {
+				panic(http.ErrAbortHandler)
+			}
+			writeProblem(w, http.StatusInternalServerError, internalProblem(r.URL.Path))
 		}()
 		next.ServeHTTP(w, r)
 	})
@@ -177,7 +222,7 @@ func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
 func limitBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			WriteError(w, r, slog.Default(), apperr.TooLarge("body-too-large",
+			WriteError(w, r, loggerFrom(r.Context()), apperr.TooLarge("body-too-large",
 				fmt.Sprintf("request body exceeds %d bytes", max)))
 			return
 		}
@@ -189,23 +234,26 @@ func limitBody(max int64, next http.Handler) http.Handler {
 }
 
 // problemNotFound answers unknown paths (404) and wrong methods (405, with
-// Allow) as problem+json instead of ServeMux's plain text.
+// Allow) as problem+json instead of ServeMux's plain text. It is the
+// innermost middleware, so it also tells instrument which route matched.
 func problemNotFound(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
+			setRoute(r, pattern)
 			mux.ServeHTTP(w, r)
 			return
 		}
+		logger := loggerFrom(r.Context())
 		probe := &headerProbe{header: http.Header{}}
 		h.ServeHTTP(probe, r)
 		switch probe.status {
 		case http.StatusMethodNotAllowed:
 			w.Header().Set("Allow", probe.header.Get("Allow"))
-			WriteError(w, r, slog.Default(), &apperr.Error{Kind: apperr.KindMethodNotAllowed, Code: "method-not-allowed",
+			WriteError(w, r, logger, &apperr.Error{Kind: apperr.KindMethodNotAllowed, Code: "method-not-allowed",
 				Message: r.Method + " is not allowed on " + r.URL.Path})
 		case http.StatusNotFound, 0:
-			WriteError(w, r, slog.Default(), apperr.NotFound("not-found", "no such resource: "+r.URL.Path))
+			WriteError(w, r, logger, apperr.NotFound("not-found", "no such resource: "+r.URL.Path))
 		default:
 			// A redirect (e.g. path cleaning) — let the mux answer it.
 			mux.ServeHTTP(w, r)

@@ -89,18 +89,30 @@ func ProblemFor(ctx context.Context, logger *slog.Logger, err error) (int, *prob
 		return 499, &problemError{ErrorModel: huma.ErrorModel{Type: ProblemBaseURI + "canceled", Title: "Client Closed Request", Status: 499}}
 	}
 	logger.ErrorContext(ctx, "request failed", "error", err.Error())
-	return http.StatusInternalServerError, &problemError{ErrorModel: huma.ErrorModel{
-		Type:   ProblemBaseURI + "internal",
-		Title:  http.StatusText(http.StatusInternalServerError),
-		Status: http.StatusInternalServerError,
-		Detail: "an unexpected error occurred",
-	}}
+	return http.StatusInternalServerError, internalProblem("")
+}
+
+// internalProblem is the answer to every unclassified failure: a fixed text,
+// so neither error strings nor panic values reach the client.
+func internalProblem(instance string) *problemError {
+	return &problemError{ErrorModel: huma.ErrorModel{
+		Type:     ProblemBaseURI + "internal",
+		Title:    http.StatusText(http.StatusInternalServerError),
+		Status:   http.StatusInternalServerError,
+		Detail:   "an unexpected error occurred",
+		Instance: instance,
+	}, headers: http.Header{}}
 }
 
 // WriteError writes err as application/problem+json. Plain net/http handlers
 // (WebSocket, media streaming) use it; Huma operations get the same through
 // installHumaErrors.
+//
+// A nil logger means the logger of the server handling r.
 func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	if logger == nil {
+		logger = loggerFrom(r.Context())
+	}
 	status, p := ProblemFor(r.Context(), logger, err)
 	p.Instance = r.URL.Path
 	writeProblem(w, status, p)
@@ -119,9 +131,10 @@ func writeProblem(w http.ResponseWriter, status int, p *problemError) {
 
 // installHumaErrors makes Huma build its errors through ProblemFor, so
 // validation failures, handler errors and panics all share one format and
-// one status mapping. Huma's own errors (validation, bad JSON) keep their
+// one status mapping; they log through the logger of the server that
+// received the request. Huma's own errors (validation, bad JSON) keep their
 // status and gain a type.
-func installHumaErrors(logger *slog.Logger) {
+func installHumaErrors() {
 	huma.NewErrorWithContext = func(hctx huma.Context, status int, msg string, errs ...error) huma.StatusError {
 		ctx := context.Background()
 		path := ""
@@ -130,20 +143,26 @@ func installHumaErrors(logger *slog.Logger) {
 			u := hctx.URL()
 			path = u.Path
 		}
+		logger := loggerFrom(ctx)
 		if status >= 500 {
 			for _, e := range errs {
 				if e == nil {
 					continue
 				}
-				if _, ok := apperr.As(e); ok || errors.Is(e, context.Canceled) {
-					_, p := ProblemFor(ctx, logger, e)
-					p.Instance = path
-					return p
-				}
 				var mbe *http.MaxBytesError
-				if errors.As(e, &mbe) {
+				if _, ok := apperr.As(e); ok || errors.Is(e, context.Canceled) || errors.As(e, &mbe) {
 					_, p := ProblemFor(ctx, logger, e)
 					p.Instance = path
+					// Huma only copies headers from the handler's own error,
+					// which is not a problem yet: add Retry-After and
+					// WWW-Authenticate here.
+					if hctx != nil {
+						for k, vs := range p.headers {
+							for _, v := range vs {
+								hctx.AppendHeader(k, v)
+							}
+						}
+					}
 					return p
 				}
 			}

@@ -11,11 +11,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wagate/wagate/internal/observe"
 )
@@ -33,6 +37,9 @@ type Config struct {
 	Authenticator Authenticator
 	// Checks are the readiness probes (name → check), e.g. database, redis.
 	Checks map[string]func(context.Context) error
+	// TracerProvider makes the server spans; nil means the global provider
+	// that observe.SetupTracing installs.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is one process's HTTP server. Contexts register Huma operations on
@@ -52,7 +59,7 @@ var installOnce sync.Once
 // New builds the server: health, readiness and metrics always; the OpenAPI
 // document and /docs when cfg.WithAPI.
 func New(cfg Config, logger *slog.Logger, metrics *observe.Metrics) *Server {
-	installOnce.Do(func() { installHumaErrors(logger) })
+	installOnce.Do(installHumaErrors)
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
@@ -87,7 +94,11 @@ func (s *Server) Handler() http.Handler {
 	h = authenticate(s.cfg.Authenticator, h)
 	h = limitBody(s.cfg.MaxBodyBytes, h)
 	h = recoverPanics(s.logger, h)
-	h = instrument(s.logger, s.metrics, h)
+	tp := s.cfg.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	h = instrument(s.logger, s.metrics, tp, h)
 	return requestID(h)
 }
 
@@ -144,33 +155,52 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "role": s.cfg.Role})
 }
 
+// readyz runs every check concurrently, each bounded by readyTimeout, so one
+// hanging dependency neither hides the others nor stalls the probe.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
-	checks := map[string]string{}
-	ready := true
+	type result struct {
+		name string
+		err  error
+	}
+	results := make(chan result, len(s.cfg.Checks))
 	for name, check := range s.cfg.Checks {
-		if err := check(ctx); err != nil {
-			checks[name] = "unavailable: " + err.Error()
-			ready = false
+		go func() { results <- result{name, check(ctx)} }()
+	}
+	checks := map[string]string{}
+	var failed []string
+	for range s.cfg.Checks {
+		res := <-results
+		if res.err != nil {
+			// The error text can name hosts and users: it goes to the log,
+			// the probe only learns which dependency failed.
+			s.logger.WarnContext(r.Context(), "readiness check failed", "check", res.name, "error", res.err.Error())
+			checks[res.name] = "unavailable"
+			failed = append(failed, res.name)
 		} else {
-			checks[name] = "ok"
+			checks[res.name] = "ok"
 		}
 	}
-	if !ready {
+	if len(failed) > 0 {
+		sort.Strings(failed)
 		w.Header().Set("Content-Type", "application/problem+json")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_ = jsonEncode(w, map[string]any{
 			"type":   ProblemBaseURI + "not-ready",
 			"title":  "Service Unavailable",
 			"status": http.StatusServiceUnavailable,
-			"detail": "a dependency is unavailable",
+			"detail": "unavailable: " + strings.Join(failed, ", "),
 			"checks": checks,
 		})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
 }
+
+// readyTimeout bounds one readiness probe; orchestrators usually give up
+// after a few seconds anyway.
+const readyTimeout = 3 * time.Second
 
 func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
 	b, err := s.API.OpenAPI().MarshalJSON()
