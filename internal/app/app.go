@@ -126,6 +126,9 @@ func (a *App) wire(ctx context.Context) error {
 	if err := a.wireEventlog(ctx); err != nil {
 		return err
 	}
+	if err := a.wireWeb(); err != nil {
+		return err
+	}
 	a.startEventlog()
 	return nil
 }
