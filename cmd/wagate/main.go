@@ -53,6 +53,12 @@ func run(args []string) int {
 	logger := observe.NewLogger(os.Stderr, cfg.LogLevel, cfg.LogFormat)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal starts a graceful shutdown, restore the
+		// default handling so a second Ctrl-C stops the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 
 	switch cmd {
 	case "migrate":
