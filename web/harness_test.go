@@ -51,21 +51,28 @@ func chromiumPath(t *testing.T) string {
 	return p
 }
 
-// browser is one headless Chromium per test with its own profile, so
-// sessionStorage and cookies never leak between tests.
-type browser struct {
-	ctx context.Context
-
-	mu      sync.Mutex
-	console []chromedp.ConsoleMessage
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if chrome.cancel != nil {
+		chrome.cancel()
+	}
+	os.Exit(code)
 }
 
-// newBrowser starts Chromium with a window of the given size and returns
-// its first tab. Uncaught page exceptions fail the test at cleanup.
-func newBrowser(t *testing.T, width, height int) *browser {
-	t.Helper()
+// chrome is one headless Chromium shared by the package's tests, started on
+// first use; each test gets its own tab in its own browser context (an
+// incognito-like profile), so storage never leaks between tests.
+var chrome struct {
+	once   sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
+	err    error
+}
+
+func startChrome(path string) {
 	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.ExecPath(path),
 		chromedp.Headless,
 		chromedp.NoSandbox,
 		chromedp.DisableGPU,
@@ -74,18 +81,53 @@ func newBrowser(t *testing.T, width, height int) *browser {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(width, height),
+		chromedp.WindowSize(1280, 900),
+		// No D-Bus in containers: without this Chromium waits for it.
+		chromedp.Env("DBUS_SESSION_BUS_ADDRESS=disabled:"),
 	}
+	dir, err := os.MkdirTemp("", "wagate-chromium-")
+	if err != nil {
+		chrome.err = err
+		return
+	}
+	opts = append(opts, chromedp.UserDataDir(dir))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(allocCtx)
-	b := &browser{ctx: ctx}
-	messages := chromedp.Console(ctx)
-	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+	chrome.ctx = ctx
+	chrome.cancel = func() {
 		cancel()
 		cancelAlloc()
-		testenv.Unavailable(t, "a working chromium", err)
+		_ = os.RemoveAll(dir)
+	}
+	// The first Run starts the browser; its context must not time out.
+	chrome.err = chromedp.Do(ctx)
+}
+
+// browser is one tab.
+type browser struct {
+	ctx context.Context
+
+	mu      sync.Mutex
+	console []chromedp.ConsoleMessage
+}
+
+// newTab opens a tab with a viewport of the given size. Uncaught page
+// exceptions fail the test at cleanup.
+func newTab(t *testing.T, width, height int) *browser {
+	t.Helper()
+	path := chromiumPath(t)
+	chrome.once.Do(func() { startChrome(path) })
+	if chrome.err != nil {
+		testenv.Unavailable(t, "a working chromium", chrome.err)
+	}
+	ctx, cancel := chromedp.NewContext(chrome.ctx, chromedp.WithNewBrowserContext())
+	b := &browser{ctx: ctx}
+	messages := chromedp.Console(ctx)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height))); err != nil {
+		cancel()
+		t.Fatalf("open a tab: %v", err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -101,7 +143,6 @@ func newBrowser(t *testing.T, width, height int) *browser {
 	}()
 	t.Cleanup(func() {
 		cancel()
-		cancelAlloc()
 		<-done
 		b.mu.Lock()
 		defer b.mu.Unlock()

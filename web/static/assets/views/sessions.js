@@ -257,10 +257,10 @@ function simulatorPanel(id) {
       field('Text', { name: 'text', required: true, placeholder: 'Hello!' }),
     ], 'Receive', (v) => ['inbound', { from: v.from, text: v.text, ...(v.pushName ? { pushName: v.pushName } : {}) }]),
     simForm('sim-history', 'Sync history', [
-      field('Chats', { name: 'chats', type: 'number', min: 1, max: 100, value: 3 }),
-      field('Messages per chat', { name: 'messagesPerChat', type: 'number', min: 1, max: 1000, value: 20 }),
+      field('Chats', { name: 'chats', type: 'number', min: 1, max: 50, value: 3 }),
+      field('Messages per chat', { name: 'messagesPerChat', type: 'number', min: 1, max: 500, value: 20 }),
     ], 'Sync', (v) => ['history', { chats: Number(v.chats), messagesPerChat: Number(v.messagesPerChat) }]),
     simForm('sim-disconnect', 'Drop the connection', h('label', { class: 'field' }, h('span', {}, 'Reason'),
-      h('select', { name: 'reason' }, ['connection_lost', 'logged_out', 'replaced', 'banned'].map((r) => h('option', { value: r }, r.replace('_', ' '))))),
+      h('select', { name: 'reason' }, ['connection_lost', 'logged_out'].map((r) => h('option', { value: r }, r.replace('_', ' '))))),
     'Disconnect', (v) => ['disconnect', { reason: v.reason }]));
 }
