@@ -138,4 +138,3 @@ func TestUnreachableServerEndsConnectionLostAndRetries(t *testing.T) {
 		})
 	}
 }
-

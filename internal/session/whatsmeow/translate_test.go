@@ -144,7 +144,7 @@ func TestPhoneFromVCard(t *testing.T) {
 	for vcard, want := range map[string]string{
 		"BEGIN:VCARD\nTEL;waid=4915112345678:+49 151 12345678\nEND:VCARD": "+4915112345678",
 		"BEGIN:VCARD\r\nTEL;TYPE=CELL:+1 (555) 000-1111\r\nEND:VCARD":     "+15550001111",
-		"BEGIN:VCARD\nFN:No number\nEND:VCARD":                              "",
+		"BEGIN:VCARD\nFN:No number\nEND:VCARD":                            "",
 	} {
 		if got := phoneFromVCard(vcard); got != want {
 			t.Errorf("phoneFromVCard(%q) = %q, want %q", vcard, got, want)
