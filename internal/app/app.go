@@ -18,6 +18,7 @@ import (
 	"github.com/wagate/wagate/internal/eventlog"
 	"github.com/wagate/wagate/internal/httpapi"
 	"github.com/wagate/wagate/internal/observe"
+	"github.com/wagate/wagate/internal/session"
 	"github.com/wagate/wagate/internal/store"
 )
 
@@ -54,6 +55,9 @@ type App struct {
 	// Events runs event subscriptions: Redis consumer groups in distributed
 	// mode, the embedded cursor log otherwise (wire_eventlog.go).
 	Events eventlog.Runner
+	// SessionManager runs WhatsApp sessions; set in session-worker
+	// processes only (wire_session.go).
+	SessionManager *session.Manager
 
 	subscriptions []roleSubscription
 	loops         []loop
@@ -124,6 +128,9 @@ func New(ctx context.Context, role Role, cfg config.Config, logger *slog.Logger)
 // wire builds the bounded contexts and registers what the role runs.
 func (a *App) wire(ctx context.Context) error {
 	if err := a.wireEventlog(ctx); err != nil {
+		return err
+	}
+	if err := a.wireSessions(ctx); err != nil {
 		return err
 	}
 	if err := a.wireWeb(); err != nil {
