@@ -1,0 +1,293 @@
+package realtime
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/wagate/wagate/internal/apperr"
+	"github.com/wagate/wagate/internal/eventlog"
+	"github.com/wagate/wagate/internal/store"
+)
+
+// position is a place in the outbox's log order. SQLite commits rows in seq
+// order (one writer), so seq alone orders them and txID stays 0. PostgreSQL
+// assigns seq before commit, so a late commit may carry a smaller seq than
+// rows already visible; there the order is (tx_id, seq), read only below the
+// snapshot's xmin, exactly like the embedded event log's cursors.
+type position struct {
+	txID int64
+	seq  int64
+}
+
+// after reports whether p comes after o in log order.
+func (p position) after(o position) bool {
+	return p.txID > o.txID || (p.txID == o.txID && p.seq > o.seq)
+}
+
+const outboxColumns = `seq, id, type, tenant_id, session_id, occurred_at, data, trace_parent`
+
+// scanOutbox reads rows selected as (tx_id, outboxColumns...), with the
+// position of each.
+func scanOutbox(rows *sql.Rows) ([]eventlog.Envelope, []position, error) {
+	defer rows.Close()
+	var (
+		envs []eventlog.Envelope
+		poss []position
+	)
+	for rows.Next() {
+		var (
+			e          eventlog.Envelope
+			p          position
+			occurredAt int64
+			data       string
+		)
+		if err := rows.Scan(&p.txID, &p.seq, &e.ID, &e.Type, &e.TenantID, &e.SessionID, &occurredAt, &data, &e.TraceParent); err != nil {
+			return nil, nil, fmt.Errorf("scan outbox row: %w", err)
+		}
+		e.OccurredAt = store.FromMillis(occurredAt)
+		e.Data = json.RawMessage(data)
+		envs = append(envs, e)
+		poss = append(poss, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read outbox rows: %w", err)
+	}
+	return envs, poss, nil
+}
+
+// txIDExpr is how each dialect selects the transaction id as a number.
+func txIDExpr(d store.Dialect) string {
+	if d == store.Postgres {
+		return `tx_id::text::bigint`
+	}
+	return `0`
+}
+
+// afterClause selects rows strictly after p in log order, (tx_id, seq) when
+// byTx, else seq. It appends its arguments to args (numbering placeholders
+// after the ones already there) and returns the ORDER BY that goes with it.
+func afterClause(byTx bool, p position, args []any) (where, order string, _ []any) {
+	if byTx {
+		n := len(args) + 1
+		// Only rows no in-flight transaction can precede: a late commit may
+		// carry a smaller (tx_id, seq) than rows visible now.
+		return fmt.Sprintf(`(tx_id, seq) > ($%d::bigint::text::xid8, $%d)
+			AND tx_id < pg_snapshot_xmin(pg_current_snapshot())`, n, n+1), `ORDER BY tx_id, seq`,
+			append(args, p.txID, p.seq)
+	}
+	return fmt.Sprintf(`seq > $%d`, len(args)+1), `ORDER BY seq`, append(args, p.seq)
+}
+
+// OutboxLogConfig says how the hub is fed, so replay reads the outbox in
+// the order, and up to the horizon, the hub's live events follow.
+type OutboxLogConfig struct {
+	// Published is set in distributed mode: the hub follows the Redis
+	// stream, so replay reads only rows the dispatcher has already
+	// published, in publish (seq) order, and never runs ahead of the
+	// stream. Otherwise replay reads rows exactly as OutboxSource does.
+	Published bool
+}
+
+// OutboxLog answers resume requests from the outbox table, which keeps every
+// event for a retention window in both modes.
+type OutboxLog struct {
+	db  *store.DB
+	cfg OutboxLogConfig
+	// now is replaceable in tests.
+	now func() time.Time
+}
+
+// NewOutboxLog reads resume positions and missed events from db's outbox.
+func NewOutboxLog(db *store.DB, cfg OutboxLogConfig) *OutboxLog {
+	return &OutboxLog{db: db, cfg: cfg, now: time.Now}
+}
+
+// byTx reports whether replay orders by (tx_id, seq) — the embedded log on
+// PostgreSQL — rather than seq.
+func (l *OutboxLog) byTx() bool { return l.db.Dialect == store.Postgres && !l.cfg.Published }
+
+// positioned reports whether replayed positions compare with the positions
+// of live frames (both come from the outbox in embedded mode).
+func (l *OutboxLog) positioned() bool { return !l.cfg.Published }
+
+// errSinceTooOld is a since that cannot be honoured: unknown, of another
+// tenant, or older than the replay window.
+var errSinceTooOld = apperr.Gone("since-too-old",
+	"since is unknown or older than the replay window; reconnect without since")
+
+// locate returns the position of eventID, one of tenantID's domain events
+// that occurred within window.
+func (l *OutboxLog) locate(ctx context.Context, tenantID, eventID string, window time.Duration) (position, error) {
+	var (
+		p          position
+		occurredAt int64
+	)
+	err := l.db.SQL.QueryRowContext(ctx, `SELECT `+txIDExpr(l.db.Dialect)+`, seq, occurred_at FROM outbox
+		WHERE id = $1 AND tenant_id = $2 AND stream = $3`,
+		eventID, tenantID, eventlog.DomainEvents).Scan(&p.txID, &p.seq, &occurredAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		return position{}, errSinceTooOld
+	}
+	if err != nil {
+		return position{}, fmt.Errorf("locate event %s: %w", eventID, err)
+	}
+	if store.FromMillis(occurredAt).Before(l.now().Add(-window)) {
+		return position{}, errSinceTooOld
+	}
+	return p, nil
+}
+
+// after returns up to limit of the tenant's domain events after from, in log
+// order, narrowed to f's session, with their positions; type filtering is
+// left to the caller so a page is never empty while rows remain.
+func (l *OutboxLog) after(ctx context.Context, f Filter, from position, limit int) ([]eventlog.Envelope, []position, error) {
+	where, order, args := afterClause(l.byTx(), from, []any{eventlog.DomainEvents, f.TenantID})
+	q := `SELECT ` + txIDExpr(l.db.Dialect) + `, ` + outboxColumns + ` FROM outbox
+		WHERE stream = $1 AND tenant_id = $2 AND ` + where
+	if l.cfg.Published {
+		q += ` AND published_at IS NOT NULL`
+	}
+	if f.SessionID != "" {
+		args = append(args, f.SessionID)
+		q += fmt.Sprintf(` AND session_id = $%d`, len(args))
+	}
+	args = append(args, limit)
+	q += fmt.Sprintf(` %s LIMIT $%d`, order, len(args))
+	rows, err := l.db.SQL.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("replay outbox for tenant %s: %w", f.TenantID, err)
+	}
+	return scanOutbox(rows)
+}
+
+// OutboxSourceConfig tunes an OutboxSource.
+type OutboxSourceConfig struct {
+	// Wake, when set, signals that rows may have committed (an in-process
+	// commit hook or LISTEN/NOTIFY); the source reads at once.
+	Wake <-chan struct{}
+	// PollInterval is the fallback read interval. Default 250ms.
+	PollInterval time.Duration
+	// BatchSize is how many rows one read takes. Default 500.
+	BatchSize int
+}
+
+// OutboxSource follows the outbox table: the hub's source in embedded mode,
+// where the outbox is the event log.
+type OutboxSource struct {
+	db     *store.DB
+	cfg    OutboxSourceConfig
+	logger *slog.Logger
+}
+
+var (
+	_ Source           = (*OutboxSource)(nil)
+	_ positionedSource = (*OutboxSource)(nil)
+)
+
+// NewOutboxSource follows db's outbox from its current end.
+func NewOutboxSource(db *store.DB, cfg OutboxSourceConfig, logger *slog.Logger) *OutboxSource {
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 250 * time.Millisecond
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 500
+	}
+	return &OutboxSource{db: db, cfg: cfg, logger: logger}
+}
+
+// Run emits every domain event committed after it starts, in log order.
+func (s *OutboxSource) Run(ctx context.Context, emit func(eventlog.Envelope)) error {
+	return s.runPositioned(ctx, func(e eventlog.Envelope, _ position) { emit(e) })
+}
+
+// runPositioned is Run with each event's outbox position, which lets a
+// resuming connection tell live events it already replayed.
+func (s *OutboxSource) runPositioned(ctx context.Context, emit func(eventlog.Envelope, position)) error {
+	var (
+		pos     position
+		started bool
+	)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.cfg.Wake:
+		case <-timer.C:
+		}
+		var err error
+		if !started {
+			pos, err = s.end(ctx)
+			started = err == nil
+		}
+		for started && err == nil {
+			var (
+				envs []eventlog.Envelope
+				poss []position
+			)
+			envs, poss, err = s.next(ctx, pos)
+			for i, e := range envs {
+				emit(e, poss[i])
+				pos = poss[i]
+			}
+			if len(envs) < s.cfg.BatchSize {
+				break
+			}
+		}
+		wait := s.cfg.PollInterval
+		if err != nil && ctx.Err() == nil {
+			failures++
+			wait = min(s.cfg.PollInterval*time.Duration(1<<min(failures, 6)), 30*time.Second)
+			s.logger.Warn("realtime: read outbox failed; retrying", "error", err.Error(), "retryIn", wait.String())
+		} else {
+			failures = 0
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+// end is the position of the newest row already readable: following starts
+// after it.
+func (s *OutboxSource) end(ctx context.Context) (position, error) {
+	var p position
+	q := `SELECT ` + txIDExpr(s.db.Dialect) + `, seq FROM outbox WHERE stream = $1 ORDER BY seq DESC LIMIT 1`
+	if s.db.Dialect == store.Postgres {
+		q = `SELECT tx_id::text::bigint, seq FROM outbox
+			WHERE stream = $1 AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+			ORDER BY tx_id DESC, seq DESC LIMIT 1`
+	}
+	err := s.db.SQL.QueryRowContext(ctx, q, eventlog.DomainEvents).Scan(&p.txID, &p.seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return position{}, nil
+	}
+	if err != nil {
+		return position{}, fmt.Errorf("find end of outbox: %w", err)
+	}
+	return p, nil
+}
+
+// next reads the rows after pos that no in-flight transaction can precede.
+func (s *OutboxSource) next(ctx context.Context, pos position) ([]eventlog.Envelope, []position, error) {
+	where, order, args := afterClause(s.db.Dialect == store.Postgres, pos, []any{eventlog.DomainEvents})
+	q := `SELECT ` + txIDExpr(s.db.Dialect) + `, ` + outboxColumns + ` FROM outbox WHERE stream = $1 AND ` + where
+	args = append(args, s.cfg.BatchSize)
+	q += fmt.Sprintf(` %s LIMIT $%d`, order, len(args))
+	rows, err := s.db.SQL.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("follow outbox: %w", err)
+	}
+	return scanOutbox(rows)
+}
