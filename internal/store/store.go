@@ -123,6 +123,12 @@ func openSQLite(path string) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", file, err)
 	}
 	sqlDB.SetMaxOpenConns(8)
+	if file == ":memory:" || file == "" {
+		// Every connection to :memory: is a database of its own: keep
+		// exactly one, forever, or tables vanish between queries.
+		sqlDB.SetMaxOpenConns(1)
+		sqlDB.SetConnMaxLifetime(0)
+	}
 	sqlDB.SetConnMaxIdleTime(0)
 	return &DB{SQL: sqlDB, Dialect: SQLite, URL: path}, nil
 }

@@ -384,3 +384,36 @@ func TestOpenFailsFastOnUnreachablePostgres(t *testing.T) {
 		t.Fatal("Open succeeded against a closed port")
 	}
 }
+
+// TestOpenSQLiteInMemory: ":memory:" is one database, not one per pooled
+// connection, so a migrated in-memory store keeps its tables.
+func TestOpenSQLiteInMemory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := store.Open(ctx, ":memory:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if got := db.SQL.Stats().MaxOpenConnections; got != 1 {
+		t.Errorf("MaxOpenConnections = %d: a second connection would see an empty database", got)
+	}
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := db.InTx(ctx, func(tx *sql.Tx) error { return putSetting(ctx, tx, strconv.Itoa(i), "v") }); err != nil {
+				t.Errorf("write %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	var n int
+	if err := db.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("settings rows = %d (%v), want 4", n, err)
+	}
+}
