@@ -47,6 +47,8 @@ type serverConn struct {
 
 	waitMu  sync.Mutex
 	waiters map[string]chan *waBinary.Node
+
+	acks *ackTracker
 }
 
 func newServerConn(n *Network, ws *websocket.Conn) *serverConn {
@@ -58,6 +60,7 @@ func newServerConn(n *Network, ws *websocket.Conn) *serverConn {
 		cancel:  cancel,
 		out:     newQueue[outbound](),
 		waiters: make(map[string]chan *waBinary.Node),
+		acks:    newAckTracker(),
 	}
 }
 
@@ -121,6 +124,7 @@ func (c *serverConn) readLoop(fr *frameReader) {
 		if c.n.cfg.OnReceive != nil {
 			c.n.cfg.OnReceive(c.jid, node)
 		}
+		c.acks.received(node)
 		c.handleNode(node)
 	}
 }
@@ -140,6 +144,9 @@ func (c *serverConn) writeLoop() {
 			}
 			c.closeNow()
 			return
+		}
+		if item.redeliver {
+			c.acks.sent(item.node)
 		}
 		if err = c.writeNode(item.node); err != nil {
 			if item.redeliver {

@@ -51,6 +51,7 @@ func (n *Network) LogoutDevice(deviceJID types.JID) error {
 		conn.send(streamError("401", "device_removed"))
 		conn.closeAfter(n.cfg.CloseGrace)
 	}
+	n.notifyDeviceChange(deviceJID, false)
 	return nil
 }
 

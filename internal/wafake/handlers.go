@@ -145,11 +145,15 @@ func handleMDIQ(c *serverConn, node *waBinary.Node) ([]waBinary.Node, bool) {
 		return nil, false
 	}
 	c.n.mu.Lock()
-	if dev := c.n.companionLocked(target); dev != nil {
+	dev := c.n.companionLocked(target)
+	if dev != nil {
 		dev.removed = true
 		dev.pending = nil
 	}
 	c.n.mu.Unlock()
+	if dev != nil {
+		c.n.notifyDeviceChange(target, false)
+	}
 	return nil, true
 }
 

@@ -2,6 +2,8 @@ package wafake_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,14 +21,15 @@ import (
 	"github.com/wagate/wagate/internal/wafake"
 )
 
-const waitTimeout = 10 * time.Second
+// waitTimeout bounds every wait. It is generous because CI machines can be heavily loaded; a
+// passing run never waits for it.
+const waitTimeout = 30 * time.Second
 
 func TestMain(m *testing.M) {
 	// whatsmeow's keep-alive knobs are package variables: set them before any client starts so
 	// that pings are exercised within a test's lifetime.
-	whatsmeow.KeepAliveIntervalMin = 200 * time.Millisecond
-	whatsmeow.KeepAliveIntervalMax = 400 * time.Millisecond
-	whatsmeow.KeepAliveResponseDeadline = 2 * time.Second
+	whatsmeow.KeepAliveIntervalMin = 400 * time.Millisecond
+	whatsmeow.KeepAliveIntervalMax = 800 * time.Millisecond
 	os.Exit(m.Run())
 }
 
@@ -95,9 +98,8 @@ func (r *recorder) count(match func(any) bool) int {
 	return n
 }
 
-// waitEvent waits for (and consumes) the first event of type T accepted by match.
-func waitEvent[T any](t testing.TB, r *recorder, match func(T) bool) T {
-	t.Helper()
+// waitFor waits for (and consumes) the first event of type T accepted by match.
+func waitFor[T any](r *recorder, match func(T) bool) (T, error) {
 	deadline := time.After(waitTimeout)
 	accept := func(evt any) bool {
 		typed, ok := evt.(T)
@@ -106,15 +108,25 @@ func waitEvent[T any](t testing.TB, r *recorder, match func(T) bool) T {
 	for {
 		evt, changed := r.take(accept)
 		if evt != nil {
-			return evt.(T)
+			return evt.(T), nil
 		}
 		select {
 		case <-changed:
 		case <-deadline:
 			var zero T
-			t.Fatalf("timed out waiting for %T", zero)
+			return zero, fmt.Errorf("timed out waiting for %T", zero)
 		}
 	}
+}
+
+// waitEvent is waitFor that fails the test on timeout.
+func waitEvent[T any](t testing.TB, r *recorder, match func(T) bool) T {
+	t.Helper()
+	evt, err := waitFor(r, match)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evt
 }
 
 func isType[T any](evt any) bool { _, ok := evt.(T); return ok }
@@ -124,6 +136,7 @@ type testClient struct {
 	*whatsmeow.Client
 	container *sqlstore.Container
 	events    *recorder
+	jid       types.JID // set by pair and reopenClient
 }
 
 func openContainer(t testing.TB, dir string) *sqlstore.Container {
@@ -153,7 +166,9 @@ func reopenClient(t testing.TB, n *wafake.Network, tc *testClient) *testClient {
 	if err != nil || dev == nil {
 		t.Fatalf("load stored device: %v (device %v)", err, dev)
 	}
-	return clientFor(t, n, tc.container, dev)
+	reopened := clientFor(t, n, tc.container, dev)
+	reopened.jid = tc.jid
+	return reopened
 }
 
 func clientFor(t testing.TB, n *wafake.Network, container *sqlstore.Container, dev *store.Device) *testClient {
@@ -162,32 +177,61 @@ func clientFor(t testing.TB, n *wafake.Network, container *sqlstore.Container, d
 	n.Configure(cli)
 	tc := &testClient{Client: cli, container: container, events: newRecorder()}
 	cli.AddEventHandler(tc.events.add)
-	t.Cleanup(cli.Disconnect)
+	t.Cleanup(func() {
+		// Let background acks finish first: a Disconnect racing them trips the race detector
+		// inside whatsmeow.
+		if !tc.jid.IsEmpty() {
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			if err := n.WaitAcked(ctx, tc.jid); err != nil {
+				t.Errorf("client %s did not acknowledge everything: %v", tc.jid, err)
+			}
+		}
+		cli.Disconnect()
+	})
 	return tc
 }
 
 // pair connects an unpaired client, lets phone scan its first QR code and waits for login.
 func pair(t testing.TB, tc *testClient, phone *wafake.Phone) types.JID {
 	t.Helper()
-	if err := tc.Connect(); err != nil {
-		t.Fatalf("connect: %v", err)
+	jid, err := tryPair(tc, phone)
+	if err != nil {
+		t.Fatal(err)
 	}
-	qr := waitEvent[*events.QR](t, tc.events, nil)
+	return jid
+}
+
+// tryPair is pair for use outside the test goroutine.
+func tryPair(tc *testClient, phone *wafake.Phone) (types.JID, error) {
+	if err := tc.Connect(); err != nil {
+		return types.EmptyJID, fmt.Errorf("connect: %w", err)
+	}
+	qr, err := waitFor[*events.QR](tc.events, nil)
+	if err != nil {
+		return types.EmptyJID, err
+	}
 	if len(qr.Codes) == 0 {
-		t.Fatal("QR event without codes")
+		return types.EmptyJID, errors.New("QR event without codes")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	jid, err := phone.ScanQR(ctx, qr.Codes[0])
 	if err != nil {
-		t.Fatalf("scan QR: %v", err)
+		return types.EmptyJID, fmt.Errorf("scan QR: %w", err)
 	}
-	success := waitEvent[*events.PairSuccess](t, tc.events, nil)
+	success, err := waitFor[*events.PairSuccess](tc.events, nil)
+	if err != nil {
+		return types.EmptyJID, err
+	}
 	if success.ID != jid {
-		t.Fatalf("PairSuccess for %s, phone linked %s", success.ID, jid)
+		return types.EmptyJID, fmt.Errorf("PairSuccess for %s, phone linked %s", success.ID, jid)
 	}
-	waitEvent[*events.Connected](t, tc.events, nil)
-	return jid
+	if _, err = waitFor[*events.Connected](tc.events, nil); err != nil {
+		return types.EmptyJID, err
+	}
+	tc.jid = jid
+	return jid, nil
 }
 
 func testContext(t testing.TB) context.Context {

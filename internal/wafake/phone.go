@@ -131,6 +131,7 @@ func (p *Phone) ScanQR(ctx context.Context, code string) (types.JID, error) {
 	n.mu.Unlock()
 	// The client reconnects on 515 by itself; closing here would race its handler.
 	conn.send(streamError("515", ""))
+	n.notifyDeviceChange(jid, true)
 	return jid, nil
 }
 

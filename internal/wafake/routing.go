@@ -8,7 +8,8 @@ import (
 )
 
 // deliver hands a message or receipt node to a device: a fake primary device's inbox, a connected
-// client, or the offline queue of a disconnected client. It reports whether the device exists.
+// client, or the offline queue of a disconnected client. It reports whether the device exists
+// (or existed: nodes for unlinked devices are dropped).
 func (n *Network) deliver(to types.JID, node waBinary.Node) bool {
 	n.mu.Lock()
 	acct := n.accountLocked(to)
@@ -28,9 +29,14 @@ func (n *Network) deliver(to types.JID, node waBinary.Node) bool {
 		return true
 	}
 	defer n.mu.Unlock()
-	dev := n.companionLocked(to)
+	dev := acct.companions[to.Device]
 	if dev == nil {
 		return false
+	}
+	if dev.removed {
+		// A sender with a stale device list; the real server drops these too.
+		n.log.Infof("dropping %s for unlinked device %s", node.Tag, to)
+		return true
 	}
 	if dev.conn != nil {
 		dev.conn.sendMessage(node)
