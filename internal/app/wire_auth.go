@@ -20,7 +20,9 @@ func (a *App) wireAuth(ctx context.Context) error {
 		}
 		key, err := auth.LoadSigningKey(ctx, a.DB, a.Config.JWTKey)
 		if err != nil {
-			return err
+			// Without WAGATE_JWT_KEY the key lives in the settings table,
+			// so an unmigrated database cannot serve logins: fail at start.
+			return fmt.Errorf("JWT signing key (set WAGATE_JWT_KEY, or run `wagate migrate` first): %w", err)
 		}
 		authn, err := auth.NewService(auth.Config{DB: a.DB, Users: users, Key: key, Issuer: a.Config.PublicURL}, a.Logger)
 		if err != nil {
