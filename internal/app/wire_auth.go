@@ -24,7 +24,9 @@ func (a *App) wireAuth(ctx context.Context) error {
 			// so an unmigrated database cannot serve logins: fail at start.
 			return fmt.Errorf("JWT signing key (set WAGATE_JWT_KEY, or run `wagate migrate` first): %w", err)
 		}
-		authn, err := auth.NewService(auth.Config{DB: a.DB, Users: users, Key: key, Issuer: a.Config.PublicURL}, a.Logger)
+		authn, err := auth.NewService(auth.Config{
+			DB: a.DB, Users: users, Key: key, Issuer: a.Config.PublicURL, Registerer: a.Metrics.Registry,
+		}, a.Logger)
 		if err != nil {
 			return err
 		}

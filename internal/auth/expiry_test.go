@@ -110,6 +110,9 @@ func TestExpiry(t *testing.T) {
 				if s, err := strconv.Atoi(res.header.Get("Retry-After")); err != nil || s < 1 || s > 15*60 {
 					t.Fatalf("Retry-After = %q", res.header.Get("Retry-After"))
 				}
+				if n := h.counter(t, "wagate_auth_logins_total", "rate_limited"); n != 1 {
+					t.Fatalf("rate-limited logins counted %v, want 1", n)
+				}
 				// An unknown email is limited exactly the same way.
 				for range 3 {
 					h.do(t, "POST", "/auth/login", map[string]string{"email": "ghost@example.com", "password": "guess guess"}).

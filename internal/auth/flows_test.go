@@ -254,6 +254,9 @@ func TestFlows(t *testing.T) {
 				// …but another login's session did not.
 				h.do(t, "POST", "/auth/refresh", map[string]string{"refreshToken": other.RefreshToken}).
 					expectStatus(t, http.StatusOK)
+				if n := h.counter(t, "wagate_auth_refresh_reuse_total", ""); n < 1 {
+					t.Fatal("the reuse was not counted")
+				}
 			})
 
 			t.Run("LogoutRevokesTheSession", func(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wagate/wagate/internal/auth"
 	"github.com/wagate/wagate/internal/eventlog"
 	"github.com/wagate/wagate/internal/httpapi"
@@ -64,6 +66,8 @@ type harness struct {
 	clock     *clock
 	deliverer *mail.Deliverer
 
+	metrics *prometheus.Registry
+
 	mailMu  sync.Mutex
 	handled map[string]bool
 }
@@ -79,6 +83,7 @@ func newHarness(t *testing.T, d store.Dialect, opts harnessOptions) *harness {
 	h := &harness{
 		db: testenv.OpenDB(t, d), clock: &clock{now: time.Now().UTC()},
 		smtp: mailtest.NewServer(t, mailtest.Options{}), handled: map[string]bool{},
+		metrics: prometheus.NewRegistry(),
 	}
 
 	var err error
@@ -91,7 +96,7 @@ func newHarness(t *testing.T, d store.Dialect, opts harnessOptions) *harness {
 	}
 	h.auth, err = auth.NewService(auth.Config{
 		DB: h.db, Users: h.users, Key: h.key, Issuer: issuer, Now: h.clock.Now,
-		EmailLimit: opts.emailLimit, AddressLimit: opts.addressLimit,
+		EmailLimit: opts.emailLimit, AddressLimit: opts.addressLimit, Registerer: h.metrics,
 	}, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -322,4 +327,25 @@ func (h *harness) outboxRows(t *testing.T, tenantID string) [][3]string {
 		out = append(out, r)
 	}
 	return out
+}
+
+// counter reads a counter of the auth service's metrics; label is the
+// value of its only label, or "" for a counter without labels.
+func (h *harness) counter(t *testing.T, name, label string) float64 {
+	t.Helper()
+	families, err := h.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if label == "" || (len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == label) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/wagate/wagate/internal/apperr"
 	"github.com/wagate/wagate/internal/eventlog"
 	"github.com/wagate/wagate/internal/httpapi"
@@ -53,6 +55,8 @@ type Config struct {
 	// client address (defaults 10 and 50 per 15 minutes).
 	EmailLimit   Limit
 	AddressLimit Limit
+	// Registerer receives the auth metrics; nil skips them.
+	Registerer prometheus.Registerer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -85,6 +89,10 @@ type Service struct {
 	access  *AccessTokens
 	keys    apiKeyStore
 	limiter *failureLimiter
+	// logins counts login answers by result; reuses counts refresh tokens
+	// presented again (each one a stolen-token alarm).
+	logins *prometheus.CounterVec
+	reuses prometheus.Counter
 }
 
 var _ httpapi.Authenticator = (*Service)(nil)
@@ -101,13 +109,29 @@ func NewService(cfg Config, logger *slog.Logger) (*Service, error) {
 	if cfg.Issuer == "" {
 		return nil, errors.New("auth service: Issuer is required")
 	}
-	return &Service{
+	s := &Service{
 		cfg:     cfg,
 		logger:  logger,
 		access:  NewAccessTokens(cfg.Key, cfg.Issuer, cfg.Audience, cfg.AccessTTL, cfg.Now),
 		keys:    apiKeyStore{db: cfg.DB},
 		limiter: &failureLimiter{db: cfg.DB, now: cfg.Now, keep: max(cfg.EmailLimit.Window, cfg.AddressLimit.Window)},
-	}, nil
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wagate_auth_logins_total",
+			Help: "Login attempts by result (success, invalid_credentials, rate_limited, refused).",
+		}, []string{"result"}),
+		reuses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wagate_auth_refresh_reuse_total",
+			Help: "Spent or revoked refresh tokens presented again; each revoked its session.",
+		}),
+	}
+	if cfg.Registerer != nil {
+		for _, c := range []prometheus.Collector{s.logins, s.reuses} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("auth metrics: %w", err)
+			}
+		}
+	}
+	return s, nil
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC().Truncate(time.Millisecond) }
@@ -141,6 +165,7 @@ func (s *Service) Login(ctx context.Context, email, password, clientAddr string)
 		if wait > 0 {
 			e := *ErrTooManyAttempts
 			e.RetryAfterSeconds = seconds(wait)
+			s.logins.WithLabelValues("rate_limited").Inc()
 			return TokenPair{}, &e
 		}
 	}
@@ -152,10 +177,14 @@ func (s *Service) Login(ctx context.Context, email, password, clientAddr string)
 		if err := s.limiter.fail(ctx, addrKey, s.cfg.AddressLimit); err != nil {
 			return TokenPair{}, err
 		}
+		s.logins.WithLabelValues("invalid_credentials").Inc()
 		s.logger.InfoContext(ctx, "login failed", "remote", clientAddr)
 		return TokenPair{}, err
 	}
 	if err != nil {
+		if apperr.KindOf(err) == apperr.KindForbidden {
+			s.logins.WithLabelValues("refused").Inc()
+		}
 		return TokenPair{}, err
 	}
 	var pair TokenPair
@@ -166,6 +195,7 @@ func (s *Service) Login(ctx context.Context, email, password, clientAddr string)
 	if err != nil {
 		return TokenPair{}, err
 	}
+	s.logins.WithLabelValues("success").Inc()
 	s.logger.InfoContext(ctx, "login", "userId", u.ID(), "remote", clientAddr)
 	return pair, nil
 }
@@ -213,6 +243,7 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 		return TokenPair{}, err
 	}
 	if reused.familyID != "" {
+		s.reuses.Inc()
 		s.logger.WarnContext(ctx, "refresh token reused: session revoked", "userId", reused.userID, "family", reused.familyID)
 		return TokenPair{}, ErrInvalidRefreshToken
 	}
