@@ -70,6 +70,12 @@ type Config struct {
 	CloudAPIBaseURL string
 	// MediaDir caches downloaded media (WAGATE_MEDIA_DIR).
 	MediaDir string
+	// MaxMediaBytes bounds one message's media: inline base64 uploads,
+	// media fetched from a URL and downloads (WAGATE_MAX_MEDIA_BYTES).
+	MaxMediaBytes int64
+	// MediaAllowPrivate lets outgoing media URLs point at loopback and
+	// private addresses (WAGATE_MEDIA_ALLOW_PRIVATE).
+	MediaAllowPrivate bool
 }
 
 // Distributed reports whether the process runs against PostgreSQL and Redis.
@@ -108,6 +114,8 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		StreamMaxLen:        r.int64("WAGATE_STREAM_MAXLEN", 1_000_000, 0),
 		CloudAPIBaseURL:     r.str("WAGATE_CLOUD_API_BASE_URL", "https://graph.facebook.com"),
 		MediaDir:            r.str("WAGATE_MEDIA_DIR", "./data/media"),
+		MaxMediaBytes:       r.int64("WAGATE_MAX_MEDIA_BYTES", 16<<20, 1),
+		MediaAllowPrivate:   r.bool("WAGATE_MEDIA_ALLOW_PRIVATE", false),
 	}
 	if r.err != nil {
 		return Config{}, r.err

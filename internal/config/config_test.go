@@ -45,6 +45,7 @@ func TestLoadDefaultsNeedNoEnvironment(t *testing.T) {
 		StreamMaxLen:        1_000_000,
 		CloudAPIBaseURL:     "https://graph.facebook.com",
 		MediaDir:            "./data/media",
+		MaxMediaBytes:       16 << 20,
 		WebhookAllowPrivate: false,
 		Simulator:           false,
 	}
@@ -63,8 +64,10 @@ var goodValues = map[string]struct {
 	value string
 	check func(config.Config) bool
 }{
-	"WAGATE_HTTP_ADDR":             {"127.0.0.1:9999", func(c config.Config) bool { return c.HTTPAddr == "127.0.0.1:9999" }},
-	"WAGATE_DATABASE_URL":          {"postgres://u@db:5432/wagate?sslmode=disable", func(c config.Config) bool { return c.DatabaseURL == "postgres://u@db:5432/wagate?sslmode=disable" && c.Postgres() }},
+	"WAGATE_HTTP_ADDR": {"127.0.0.1:9999", func(c config.Config) bool { return c.HTTPAddr == "127.0.0.1:9999" }},
+	"WAGATE_DATABASE_URL": {"postgres://u@db:5432/wagate?sslmode=disable", func(c config.Config) bool {
+		return c.DatabaseURL == "postgres://u@db:5432/wagate?sslmode=disable" && c.Postgres()
+	}},
 	"WAGATE_REDIS_URL":             {"redis://cache:6379/2", func(c config.Config) bool { return c.RedisURL == "redis://cache:6379/2" && c.Distributed() }},
 	"WAGATE_REDIS_PREFIX":          {"prod:", func(c config.Config) bool { return c.RedisPrefix == "prod:" }},
 	"WAGATE_LOG_LEVEL":             {"debug", func(c config.Config) bool { return c.LogLevel == slog.LevelDebug }},
@@ -83,6 +86,8 @@ var goodValues = map[string]struct {
 	"WAGATE_STREAM_MAXLEN":         {"0", func(c config.Config) bool { return c.StreamMaxLen == 0 }},
 	"WAGATE_CLOUD_API_BASE_URL":    {"http://127.0.0.1:9000", func(c config.Config) bool { return c.CloudAPIBaseURL == "http://127.0.0.1:9000" }},
 	"WAGATE_MEDIA_DIR":             {"/var/lib/wagate/media", func(c config.Config) bool { return c.MediaDir == "/var/lib/wagate/media" }},
+	"WAGATE_MAX_MEDIA_BYTES":       {"1048576", func(c config.Config) bool { return c.MaxMediaBytes == 1<<20 }},
+	"WAGATE_MEDIA_ALLOW_PRIVATE":   {"true", func(c config.Config) bool { return c.MediaAllowPrivate }},
 }
 
 // needs lists the other variables a good value depends on.
