@@ -315,12 +315,23 @@ type claimed struct {
 // PostgreSQL workers skip rows another worker is claiming (SKIP LOCKED);
 // SQLite has a single writer.
 func (s *Store) claim(ctx context.Context, now time.Time, limit int, leaseUntil time.Time) ([]claimed, error) {
+	// A plain read first: polling must not take SQLite's write lock (or
+	// PostgreSQL row locks) when nothing is due, which is most of the time.
+	var due int
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM webhook_deliveries
+		WHERE status = 'pending' AND next_attempt_at <= $1 LIMIT 1) AS d`, store.Millis(now)).Scan(&due)
+	if err != nil {
+		return nil, fmt.Errorf("look for due deliveries: %w", err)
+	}
+	if due == 0 {
+		return nil, nil
+	}
 	lock := ""
 	if s.db.Dialect == store.Postgres {
 		lock = ` FOR UPDATE OF d SKIP LOCKED`
 	}
 	var out []claimed
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, `WITH due AS (
 				SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
