@@ -76,6 +76,12 @@ type Config struct {
 	// MediaAllowPrivate lets outgoing media URLs point at loopback and
 	// private addresses (WAGATE_MEDIA_ALLOW_PRIVATE).
 	MediaAllowPrivate bool
+	// WSReplayWindow is how far back a WebSocket client may resume with
+	// ?since= (WAGATE_WS_REPLAY_WINDOW).
+	WSReplayWindow time.Duration
+	// WSMaxConnections bounds one tenant's WebSocket connections to one API
+	// process (WAGATE_WS_MAX_CONNECTIONS).
+	WSMaxConnections int
 }
 
 // Distributed reports whether the process runs against PostgreSQL and Redis.
@@ -116,6 +122,8 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 		MediaDir:            r.str("WAGATE_MEDIA_DIR", "./data/media"),
 		MaxMediaBytes:       r.int64("WAGATE_MAX_MEDIA_BYTES", 16<<20, 1),
 		MediaAllowPrivate:   r.bool("WAGATE_MEDIA_ALLOW_PRIVATE", false),
+		WSReplayWindow:      r.duration("WAGATE_WS_REPLAY_WINDOW", 24*time.Hour),
+		WSMaxConnections:    int(r.int64("WAGATE_WS_MAX_CONNECTIONS", 100, 1)),
 	}
 	if r.err != nil {
 		return Config{}, r.err

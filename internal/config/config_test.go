@@ -46,6 +46,8 @@ func TestLoadDefaultsNeedNoEnvironment(t *testing.T) {
 		CloudAPIBaseURL:     "https://graph.facebook.com",
 		MediaDir:            "./data/media",
 		MaxMediaBytes:       16 << 20,
+		WSReplayWindow:      24 * time.Hour,
+		WSMaxConnections:    100,
 		WebhookAllowPrivate: false,
 		Simulator:           false,
 	}
@@ -88,6 +90,8 @@ var goodValues = map[string]struct {
 	"WAGATE_MEDIA_DIR":             {"/var/lib/wagate/media", func(c config.Config) bool { return c.MediaDir == "/var/lib/wagate/media" }},
 	"WAGATE_MAX_MEDIA_BYTES":       {"1048576", func(c config.Config) bool { return c.MaxMediaBytes == 1<<20 }},
 	"WAGATE_MEDIA_ALLOW_PRIVATE":   {"true", func(c config.Config) bool { return c.MediaAllowPrivate }},
+	"WAGATE_WS_REPLAY_WINDOW":      {"2h", func(c config.Config) bool { return c.WSReplayWindow == 2*time.Hour }},
+	"WAGATE_WS_MAX_CONNECTIONS":    {"7", func(c config.Config) bool { return c.WSMaxConnections == 7 }},
 }
 
 // needs lists the other variables a good value depends on.
@@ -164,6 +168,8 @@ func TestLoadRejectsBadValuesNamingTheVariable(t *testing.T) {
 		{"WAGATE_MAX_ATTEMPTS", "many", nil},
 		{"WAGATE_STREAM_MAXLEN", "-1", nil},
 		{"WAGATE_CLOUD_API_BASE_URL", "graph.facebook.com", nil},
+		{"WAGATE_WS_REPLAY_WINDOW", "1d", nil},
+		{"WAGATE_WS_MAX_CONNECTIONS", "0", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
