@@ -209,6 +209,10 @@ func (b *browser) screenshot(t *testing.T, name string) {
 	}
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
+	// Toasts are transient; keep them out of the documentation.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("toasts").replaceChildren() === undefined`)); err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)

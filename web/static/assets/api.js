@@ -109,8 +109,8 @@ export function refresh() {
 
 /**
  * request sends one API call. body is JSON-encoded; opts.headers adds
- * headers; opts.auth=false sends no token. Returns the decoded JSON, or
- * null for 204/202-without-body.
+ * headers; opts.auth=false sends no token; opts.raw returns the Response
+ * itself (for files). Returns the decoded JSON, or null for an empty body.
  */
 export async function request(method, path, body, opts = {}) {
   const auth = opts.auth !== false;
@@ -133,6 +133,7 @@ export async function request(method, path, body, opts = {}) {
     if (res.status === 401 && auth) forget();
     throw await problem(res);
   }
+  if (opts.raw) return res;
   const text = await res.text();
   return text ? JSON.parse(text) : null;
 }

@@ -197,7 +197,7 @@ async function openChat(box, id, jid, chatList) {
     const m = normalize(raw);
     const el = h('div', { class: `msg ${m.out ? 'out' : 'in'}`, 'data-status': m.status },
       !m.out && m.pushName ? h('div', { class: 'who small' }, m.pushName) : null,
-      contentOf(m),
+      contentOf(id, m),
       h('div', { class: 'meta' }, h('time', {}, time(m.timestamp)), m.out ? h('span', { class: 'ticks', title: m.status }, TICKS[m.status] || '') : null));
     index(el, m);
     if (m.status === 'failed') el.querySelector('.ticks').title = `failed${m.error ? `: ${m.error}` : ''}`;
@@ -236,7 +236,7 @@ async function openChat(box, id, jid, chatList) {
 
   const markRead = () => {
     if (document.visibilityState !== 'visible') return;
-    api.post(`/chats/${encodeURIComponent(jid)}/read${api.query({ sessionId: id })}`, {}).catch(() => {});
+    api.request('POST', `/chats/${encodeURIComponent(jid)}/read${api.query({ sessionId: id })}`).catch(() => {});
   };
 
   const composer = composerForm(id, jid, (msg) => append(msg));
@@ -307,7 +307,7 @@ async function openChat(box, id, jid, chatList) {
   };
 }
 
-function contentOf(m) {
+function contentOf(sessionId, m) {
   const c = m.content;
   switch (m.type) {
     case 'text':
@@ -320,6 +320,7 @@ function contentOf(m) {
       const label = { image: 'Image', video: 'Video', sticker: 'Sticker', audio: c.voiceNote ? 'Voice note' : 'Audio', document: 'Document' }[m.type];
       return h('div', { class: 'text' },
         h('span', { class: 'media' }, `${label}${c.filename ? `: ${c.filename}` : ''}${c.size ? ` (${kb(c.size)})` : ''}`),
+        m.id || m.messageId ? mediaButton(sessionId, m) : null,
         c.caption ? h('div', {}, c.caption) : null);
     }
     case 'location':
@@ -331,6 +332,30 @@ function contentOf(m) {
     default:
       return h('div', { class: 'text muted' }, c.text || `[${m.type} message]`);
   }
+}
+
+// mediaButton fetches a message's file with the tab's token: images are
+// shown inline, other files are offered for download. Inbound media is
+// fetched from WhatsApp on first request (503 media-pending: try again).
+function mediaButton(sessionId, m) {
+  const b = h('button', {
+    type: 'button',
+    class: 'small media-load',
+    onclick: async () => {
+      b.disabled = true;
+      try {
+        const res = await api.request('GET', `/sessions/${encodeURIComponent(sessionId)}/messages/${encodeURIComponent(m.id || m.messageId)}/media`, undefined, { raw: true });
+        const url = URL.createObjectURL(await res.blob());
+        b.replaceWith(m.type === 'image' || m.type === 'sticker'
+          ? h('img', { src: url, alt: m.content.caption || 'image', class: 'media-img' })
+          : h('a', { href: url, download: m.content.filename || 'file' }, 'Save file'));
+      } catch (e) {
+        b.disabled = false;
+        toast(e.status === 503 ? 'The file is still on its way from WhatsApp: try again in a moment.' : e.message, e.status === 503 ? 'info' : 'error');
+      }
+    },
+  }, m.type === 'image' || m.type === 'sticker' ? 'Show' : 'Download');
+  return b;
 }
 
 function kb(n) {
@@ -371,15 +396,16 @@ function composerForm(id, jid, onAccepted) {
   return form;
 }
 
+// mediaBody is the send request for a file: {to, image|document: {base64,
+// mimetype, filename, caption}}. The data: URI prefix is accepted as is.
 async function mediaBody(jid, f, caption) {
   const data = await new Promise((resolve, reject) => {
     const r = new FileReader();
-    r.onload = () => resolve(String(r.result).replace(/^data:[^,]*,/, ''));
+    r.onload = () => resolve(String(r.result));
     r.onerror = () => reject(new Error(`could not read ${f.name}`));
     r.readAsDataURL(f);
   });
-  const type = f.type.startsWith('image/') ? 'image' : 'document';
-  const body = { to: jid, type, media: { base64: data, mimetype: f.type || 'application/octet-stream', filename: f.name } };
-  if (caption) body.caption = caption;
-  return body;
+  const media = { base64: data, mimetype: f.type || 'application/octet-stream', filename: f.name };
+  if (caption) media.caption = caption;
+  return { to: jid, [f.type.startsWith('image/') ? 'image' : 'document']: media };
 }

@@ -9,7 +9,7 @@ export async function view(main) {
   const rows = h('div', { id: 'keys-list', class: 'list' });
   const secretBox = h('div', { id: 'new-key', hidden: true });
   const form = h('form', { id: 'create-key', class: 'inline' },
-    field('Name', { name: 'name', required: true, maxlength: 100, placeholder: 'e.g. CRM integration' }),
+    field('Name', { name: 'name', maxlength: 100, placeholder: 'e.g. CRM integration' }),
     h('button', { type: 'submit', class: 'primary' }, 'Create key'),
     h('p', { class: 'error', role: 'alert' }));
 
@@ -34,8 +34,9 @@ export async function view(main) {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     busy(form, async () => {
-      const k = await api.post('/api-keys', { name: formData(form).name });
-      const secret = k.key || k.secret || k.apiKey || '';
+      const name = formData(form).name;
+      const k = await api.post('/api-keys', name ? { name } : {});
+      const secret = k.key || '';
       replace(secretBox, h('div', { class: 'secret' },
         h('p', {}, h('strong', {}, 'Copy this key now: it is shown only once.')),
         h('div', { class: 'copy-row' }, h('code', { id: 'new-key-secret' }, secret), copyButton(secret)),

@@ -99,8 +99,7 @@ export async function detail(main, [id], { config, go }) {
   const path = `/sessions/${encodeURIComponent(id)}`;
   let s = await api.get(path);
   const statusBadge = badge(s.status);
-  const phone = h('span', { id: 'session-phone' });
-  const reason = h('span', { id: 'session-reason', class: 'muted' });
+  const meta = h('p', { class: 'muted', id: 'session-meta' });
   const qrBox = h('div', { id: 'qr-box', class: 'qr-box' });
   const qrPanel = h('section', { class: 'card', id: 'qr-panel' }, h('h2', {}, 'Link a phone'),
     h('p', { class: 'muted' }, 'On the phone: WhatsApp → Settings → Linked devices → Link a device, then scan this code. It rotates every few seconds.'),
@@ -110,8 +109,12 @@ export async function detail(main, [id], { config, go }) {
 
   const showStatus = () => {
     setBadge(statusBadge, s.status);
-    phone.textContent = s.phone ? `as ${s.phone}` : '';
-    reason.textContent = s.status === 'disconnected' && s.disconnectReason ? `(${s.disconnectReason.replaceAll('_', ' ')})` : '';
+    meta.textContent = [
+      s.provider,
+      s.phone && `linked to ${s.phone}`,
+      s.status === 'disconnected' && s.disconnectReason && `reason: ${s.disconnectReason.replaceAll('_', ' ')}`,
+      s.createdAt && `created ${dateTime(s.createdAt)}`,
+    ].filter(Boolean).join(' · ');
     qrPanel.hidden = s.status !== 'pending_qr';
     chatsLink.hidden = s.status !== 'connected' && !s.phone;
   };
@@ -126,6 +129,8 @@ export async function detail(main, [id], { config, go }) {
     const tick = () => {
       const secs = Math.round((new Date(expiresAt) - Date.now()) / 1000);
       left.textContent = Number.isFinite(secs) ? (secs > 0 ? `Refreshes in ${secs} s` : 'Refreshing…') : '';
+      // The next code normally arrives as an event; ask for it when it is late.
+      if (secs < -2 && secs % 3 === 0) loadQR().catch(() => {});
     };
     tick();
     if (expiresAt) qrTimer = setInterval(tick, 1000);
@@ -169,8 +174,7 @@ export async function detail(main, [id], { config, go }) {
     h('p', { class: 'crumbs' }, h('a', { href: '#/sessions' }, '← Sessions')),
     h('section', { class: 'card' },
       h('div', { class: 'title-row' }, h('h1', {}, s.name || 'Unnamed session'), statusBadge),
-      h('p', { class: 'muted' }, `${s.provider || ''} · `, phone, ' ', reason,
-        s.createdAt ? ` · created ${dateTime(s.createdAt)}` : ''),
+      meta,
       h('div', { class: 'actions', id: 'actions' },
         chatsLink,
         act('start', 'Start'), act('stop', 'Stop'), act('logout', 'Log out'),
@@ -184,6 +188,10 @@ export async function detail(main, [id], { config, go }) {
     h('p', { class: 'muted small' }, 'Session id: ', h('code', {}, id)));
   showStatus();
   await loadQR();
+  // Events keep the page current; while the stream is down, poll instead.
+  const poll = setInterval(() => {
+    if (events.connectionState() !== 'live') reload().catch(() => {});
+  }, 5000);
 
   const offs = [
     events.on('*', (env) => {
@@ -210,6 +218,7 @@ export async function detail(main, [id], { config, go }) {
   ];
   return () => {
     clearInterval(qrTimer);
+    clearInterval(poll);
     offs.forEach((off) => off());
   };
 }

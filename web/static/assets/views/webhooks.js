@@ -2,7 +2,7 @@
 // recent deliveries of each (status, attempts, last response).
 
 import * as api from '../api.js';
-import { busy, confirmButton, copyButton, dateTime, field, formData, h, replace } from '../dom.js';
+import { busy, confirmButton, copyButton, dateTime, field, formData, h, replace, toast } from '../dom.js';
 
 const COMMON = ['message.received', 'message.sent', 'message.failed', 'message.status.updated', 'session.*'];
 
@@ -14,7 +14,7 @@ export async function view(main) {
     field('URL', { name: 'url', type: 'url', required: true, placeholder: 'https://example.com/wagate' }),
     field('Events (comma separated, * for all)', { name: 'events', value: 'message.received, session.*', list: 'event-names' }),
     h('datalist', { id: 'event-names' }, COMMON.map((e) => h('option', { value: e }))),
-    field('Secret (optional: generated when empty)', { name: 'secret', autocomplete: 'off' }),
+    field('Secret (optional, 16+ characters: generated when empty)', { name: 'secret', autocomplete: 'off', minlength: 16, maxlength: 200 }),
     h('p', { class: 'error', role: 'alert' }),
     h('button', { type: 'submit', class: 'primary' }, 'Add endpoint'));
 
@@ -75,13 +75,31 @@ function endpointRow(ep, reload) {
       }
     },
   }, 'Deliveries');
-  const state = ep.disabled || ep.status === 'disabled' ? h('span', { class: 'badge', 'data-status': 'disconnected' }, 'disabled') : null;
+  toggle.dataset.role = 'deliveries';
+  const state = ep.enabled === false
+    ? h('span', { class: 'badge', 'data-status': 'disconnected', title: ep.disabledReason || '' }, ep.disabledReason ? `disabled: ${ep.disabledReason}` : 'disabled')
+    : null;
+  const failing = ep.enabled !== false && ep.failingSince ? h('span', { class: 'badge', 'data-status': 'pending_qr' }, `failing since ${dateTime(ep.failingSince)}`) : null;
+  const pause = h('button', {
+    type: 'button',
+    class: 'small',
+    onclick: async () => {
+      pause.disabled = true;
+      try {
+        await api.patch(`/webhook-endpoints/${encodeURIComponent(ep.id)}`, { enabled: ep.enabled === false });
+        await reload();
+      } catch (e) {
+        pause.disabled = false;
+        toast(e.message, 'error');
+      }
+    },
+  }, ep.enabled === false ? 'Enable' : 'Pause');
   return h('div', { class: 'row-block', 'data-webhook-id': ep.id },
     h('div', { class: 'row' },
-      h('div', { class: 'grow' }, h('strong', { class: 'break' }, ep.url), ' ', state,
+      h('div', { class: 'grow' }, h('strong', { class: 'break' }, ep.url), ' ', state, failing,
         h('div', { class: 'muted small' }, (ep.events || []).join(', ') || 'all events',
           ep.createdAt ? ` · created ${dateTime(ep.createdAt)}` : '')),
-      toggle,
+      toggle, pause,
       confirmButton('Delete', async () => {
         await api.del(`/webhook-endpoints/${encodeURIComponent(ep.id)}`);
         await reload();
@@ -89,14 +107,16 @@ function endpointRow(ep, reload) {
     deliveries);
 }
 
+const DELIVERY_BADGE = { succeeded: 'connected', failed: 'disconnected', pending: 'pending_qr' };
+
 function deliveryTable(list) {
   return h('div', { class: 'table-wrap' }, h('table', {},
-    h('thead', {}, h('tr', {}, ['Event', 'Status', 'Attempts', 'Response', 'Next attempt', 'Created'].map((t) => h('th', {}, t)))),
-    h('tbody', {}, list.map((d) => h('tr', {},
-      h('td', {}, d.eventType || d.event || d.type || ''),
-      h('td', {}, h('span', { class: 'badge', 'data-status': d.status === 'delivered' || d.status === 'succeeded' ? 'connected' : d.status === 'failed' ? 'disconnected' : 'pending_qr' }, d.status || '')),
+    h('thead', {}, h('tr', {}, ['Event', 'Status', 'Attempts', 'Last response', 'Next attempt', 'Created'].map((t) => h('th', {}, t)))),
+    h('tbody', {}, list.map((d) => h('tr', { 'data-delivery-id': d.id },
+      h('td', {}, d.eventType || ''),
+      h('td', {}, h('span', { class: 'badge', 'data-status': DELIVERY_BADGE[d.status] || 'unknown' }, d.status || '')),
       h('td', {}, String(d.attempts ?? '')),
-      h('td', {}, String(d.lastStatusCode ?? d.responseCode ?? d.lastResponseCode ?? '') || (d.lastError || '')),
+      h('td', { title: d.lastError || '' }, d.lastResponseCode ? `HTTP ${d.lastResponseCode}` : (d.lastError || '')),
       h('td', {}, d.nextAttemptAt ? dateTime(d.nextAttemptAt) : ''),
       h('td', {}, d.createdAt ? dateTime(d.createdAt) : ''))))));
 }
