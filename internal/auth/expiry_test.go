@@ -73,6 +73,25 @@ func TestExpiry(t *testing.T) {
 					expectProblem(t, http.StatusUnauthorized, "invalid-refresh-token")
 			})
 
+			t.Run("OnlyASpentTokenRaisesTheReuseAlarm", func(t *testing.T) {
+				t.Parallel()
+				h := newHarness(t, d, harnessOptions{})
+				_, pair := h.signUp(t, "alarm@example.com")
+				h.do(t, "POST", "/auth/logout", map[string]string{"refreshToken": pair.RefreshToken}).expectStatus(t, http.StatusNoContent)
+				h.do(t, "POST", "/auth/refresh", map[string]string{"refreshToken": pair.RefreshToken}).
+					expectProblem(t, http.StatusUnauthorized, "invalid-refresh-token")
+				if n := h.counter(t, "wagate_auth_refresh_reuse_total", ""); n != 0 {
+					t.Fatalf("a logged-out token counted as reuse (%v)", n)
+				}
+				spent := h.login(t, "alarm@example.com", password)
+				h.do(t, "POST", "/auth/refresh", map[string]string{"refreshToken": spent.RefreshToken}).expectStatus(t, http.StatusOK)
+				h.do(t, "POST", "/auth/refresh", map[string]string{"refreshToken": spent.RefreshToken}).
+					expectProblem(t, http.StatusUnauthorized, "invalid-refresh-token")
+				if n := h.counter(t, "wagate_auth_refresh_reuse_total", ""); n != 1 {
+					t.Fatalf("reuse counted %v times, want 1", n)
+				}
+			})
+
 			t.Run("RepeatedRequestsDoNotFloodTheMailbox", func(t *testing.T) {
 				t.Parallel()
 				h := newHarness(t, d, harnessOptions{})

@@ -46,8 +46,8 @@ type spent struct {
 // spendRefresh marks a live token used and returns its user and family. A
 // single conditional UPDATE makes it atomic: of two concurrent refreshes
 // with one token exactly one wins, and the loser is treated as a reuse. A
-// token that exists but was already spent or revoked gives errRefreshReused
-// with the family to revoke.
+// token that was already spent gives errRefreshReused with the family to
+// revoke.
 func spendRefresh(ctx context.Context, tx *sql.Tx, token string, now time.Time) (spent, error) {
 	digest := user.Digest(token)
 	var s spent
@@ -60,19 +60,22 @@ func spendRefresh(ctx context.Context, tx *sql.Tx, token string, now time.Time) 
 	if !errors.Is(err, sql.ErrNoRows) {
 		return spent{}, fmt.Errorf("spend refresh token: %w", err)
 	}
-	var usedAt, revokedAt sql.NullInt64
-	err = tx.QueryRowContext(ctx, `SELECT user_id, family_id, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1`,
-		digest).Scan(&s.userID, &s.familyID, &usedAt, &revokedAt)
+	var usedAt sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT user_id, family_id, used_at FROM refresh_tokens WHERE token_hash = $1`,
+		digest).Scan(&s.userID, &s.familyID, &usedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return spent{}, ErrInvalidRefreshToken
 	}
 	if err != nil {
 		return spent{}, fmt.Errorf("look up refresh token: %w", err)
 	}
-	if usedAt.Valid || revokedAt.Valid {
+	if usedAt.Valid {
 		return s, errRefreshReused
 	}
-	return spent{}, ErrInvalidRefreshToken // expired
+	// Revoked but never spent (logout, password reset, suspension, or a
+	// family already killed by a reuse): the family is dead already, and it
+	// is no theft alarm. Otherwise the token simply expired.
+	return spent{}, ErrInvalidRefreshToken
 }
 
 // revokeFamily kills every token of one login.
