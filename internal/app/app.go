@@ -139,6 +139,9 @@ func (a *App) wire(ctx context.Context) error {
 	if err := a.wireWeb(); err != nil {
 		return err
 	}
+	if err := a.wireRealtime(ctx); err != nil {
+		return err
+	}
 	a.startEventlog()
 	return nil
 }

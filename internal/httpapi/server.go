@@ -105,6 +105,11 @@ func (s *Server) Handler() http.Handler {
 // SetAuthenticator installs the credential resolver; call before Start.
 func (s *Server) SetAuthenticator(a Authenticator) { s.cfg.Authenticator = a }
 
+// Authenticator is the installed credential resolver (nil when none).
+// Handlers that take credentials from elsewhere than the headers (the
+// WebSocket's access_token query parameter) resolve them with it.
+func (s *Server) Authenticator() Authenticator { return s.cfg.Authenticator }
+
 // AddCheck adds a readiness probe; call before Start.
 func (s *Server) AddCheck(name string, check func(context.Context) error) {
 	if s.cfg.Checks == nil {

@@ -97,7 +97,7 @@ func deliveryView(d Delivery) DeliveryView {
 
 var security = []map[string][]string{{"bearer": {}}, {"apiKey": {}}}
 
-type createInput struct {
+type createEndpointInput struct {
 	Body struct {
 		URL    string   `json:"url" minLength:"1" maxLength:"2048" doc:"http(s) URL that receives POSTs; internal addresses are refused unless WAGATE_WEBHOOK_ALLOW_PRIVATE=true"`
 		Events []string `json:"events" minItems:"1" maxItems:"50" doc:"Event types or prefixes ending in .*, e.g. [\"message.received\",\"session.*\"]; [\"*\"] for all"`
@@ -105,7 +105,7 @@ type createInput struct {
 	}
 }
 
-type updateInput struct {
+type updateEndpointInput struct {
 	ID   string `path:"id" maxLength:"64"`
 	Body struct {
 		URL     *string  `json:"url,omitempty" maxLength:"2048"`
@@ -115,16 +115,16 @@ type updateInput struct {
 	}
 }
 
-type idInput struct {
+type endpointIDInput struct {
 	ID string `path:"id" maxLength:"64"`
 }
 
-type listInput struct {
+type listEndpointsInput struct {
 	Limit  int    `query:"limit" minimum:"1" maximum:"200" default:"50"`
 	Cursor string `query:"cursor" maxLength:"200"`
 }
 
-type deliveriesInput struct {
+type listDeliveriesInput struct {
 	ID     string `path:"id" maxLength:"64"`
 	Limit  int    `query:"limit" minimum:"1" maximum:"200" default:"50"`
 	Cursor string `query:"cursor" maxLength:"200"`
@@ -134,14 +134,14 @@ type endpointOutput struct {
 	Body EndpointView
 }
 
-type listOutput struct {
+type listEndpointsOutput struct {
 	Body struct {
 		Items      []EndpointView `json:"items"`
 		NextCursor string         `json:"nextCursor,omitempty"`
 	}
 }
 
-type deliveriesOutput struct {
+type listDeliveriesOutput struct {
 	Body struct {
 		Items      []DeliveryView `json:"items"`
 		NextCursor string         `json:"nextCursor,omitempty"`
@@ -182,7 +182,7 @@ func (a *API) Register(api huma.API) {
 	}, a.deliveries)
 }
 
-func (a *API) create(ctx context.Context, in *createInput) (*endpointOutput, error) {
+func (a *API) create(ctx context.Context, in *createEndpointInput) (*endpointOutput, error) {
 	p, err := httpapi.PrincipalFrom(ctx)
 	if err != nil {
 		return nil, err
@@ -202,7 +202,7 @@ func (a *API) create(ctx context.Context, in *createInput) (*endpointOutput, err
 	return &endpointOutput{Body: v}, nil
 }
 
-func (a *API) list(ctx context.Context, in *listInput) (*listOutput, error) {
+func (a *API) list(ctx context.Context, in *listEndpointsInput) (*listEndpointsOutput, error) {
 	p, err := httpapi.PrincipalFrom(ctx)
 	if err != nil {
 		return nil, err
@@ -211,7 +211,7 @@ func (a *API) list(ctx context.Context, in *listInput) (*listOutput, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &listOutput{}
+	out := &listEndpointsOutput{}
 	out.Body.Items = make([]EndpointView, 0, len(items))
 	for _, e := range items {
 		out.Body.Items = append(out.Body.Items, viewOf(e))
@@ -220,7 +220,7 @@ func (a *API) list(ctx context.Context, in *listInput) (*listOutput, error) {
 	return out, nil
 }
 
-func (a *API) get(ctx context.Context, in *idInput) (*endpointOutput, error) {
+func (a *API) get(ctx context.Context, in *endpointIDInput) (*endpointOutput, error) {
 	p, err := httpapi.PrincipalFrom(ctx)
 	if err != nil {
 		return nil, err
@@ -232,7 +232,7 @@ func (a *API) get(ctx context.Context, in *idInput) (*endpointOutput, error) {
 	return &endpointOutput{Body: viewOf(e)}, nil
 }
 
-func (a *API) update(ctx context.Context, in *updateInput) (*endpointOutput, error) {
+func (a *API) update(ctx context.Context, in *updateEndpointInput) (*endpointOutput, error) {
 	p, err := httpapi.PrincipalFrom(ctx)
 	if err != nil {
 		return nil, err
@@ -257,7 +257,7 @@ func (a *API) update(ctx context.Context, in *updateInput) (*endpointOutput, err
 	return &endpointOutput{Body: viewOf(e)}, nil
 }
 
-func (a *API) delete(ctx context.Context, in *idInput) (*struct{}, error) {
+func (a *API) delete(ctx context.Context, in *endpointIDInput) (*struct{}, error) {
 	p, err := httpapi.PrincipalFrom(ctx)
 	if err != nil {
 		return nil, err
@@ -265,7 +265,7 @@ func (a *API) delete(ctx context.Context, in *idInput) (*struct{}, error) {
 	return nil, a.store.DeleteEndpoint(ctx, p.TenantID, in.ID)
 }
 
-func (a *API) deliveries(ctx context.Context, in *deliveriesInput) (*deliveriesOutput, error) {
+func (a *API) deliveries(ctx context.Context, in *listDeliveriesInput) (*listDeliveriesOutput, error) {
 	p, err := httpapi.PrincipalFrom(ctx)
 	if err != nil {
 		return nil, err
@@ -274,7 +274,7 @@ func (a *API) deliveries(ctx context.Context, in *deliveriesInput) (*deliveriesO
 	if err != nil {
 		return nil, err
 	}
-	out := &deliveriesOutput{}
+	out := &listDeliveriesOutput{}
 	out.Body.Items = make([]DeliveryView, 0, len(items))
 	for _, d := range items {
 		out.Body.Items = append(out.Body.Items, deliveryView(d))
