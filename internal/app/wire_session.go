@@ -22,6 +22,9 @@ func (a *App) wireSessions(ctx context.Context) error {
 			providers = append(providers, session.ProviderSimulator)
 		}
 		session.NewAPI(sessions, session.APIConfig{Providers: providers}).Register(a.HTTP.API)
+		if err := a.Metrics.Registry.Register(session.NewStatusCollector(sessions, a.Logger)); err != nil {
+			return fmt.Errorf("session metrics: %w", err)
+		}
 		if a.Config.Simulator {
 			simulator.NewAPI(sessions).Register(a.HTTP.API)
 		}
@@ -34,10 +37,10 @@ func (a *App) wireSessions(ctx context.Context) error {
 		return fmt.Errorf("whatsmeow provider: %w", err)
 	}
 	providers := []session.Provider{wm}
+	var sim *simulator.Provider
 	if a.Config.Simulator {
-		sim := simulator.New(simulator.Config{}, a.DB, a.Logger)
+		sim = simulator.New(simulator.Config{}, a.DB, a.Logger)
 		providers = append(providers, sim)
-		a.subscribe(RoleSessionWorker, sim.Subscription())
 	}
 	mgr, err := session.NewManager(session.ManagerConfig{
 		Store:      sessions,
@@ -49,6 +52,9 @@ func (a *App) wireSessions(ctx context.Context) error {
 	}
 	a.SessionManager = mgr
 	a.subscribe(RoleSessionWorker, mgr.Subscription())
+	if sim != nil {
+		a.subscribe(RoleSessionWorker, mgr.Routed(sim.Subscription()))
+	}
 	a.addLoop("session-manager", mgr.Run)
 	return nil
 }

@@ -44,7 +44,13 @@ func (m *Manager) HandleCommand(ctx context.Context, env eventlog.Envelope) erro
 			m.log.Warn("drop malformed pair-code command", "id", env.ID, "error", err)
 			return nil
 		}
+		m.mu.Lock()
+		if m.ctx.Err() != nil {
+			m.mu.Unlock()
+			return errors.New("session manager is shutting down")
+		}
 		m.wg.Add(1)
+		m.mu.Unlock()
 		go func() {
 			defer m.wg.Done()
 			m.pairCode(sess, cmd)

@@ -34,6 +34,9 @@ type ManagerConfig struct {
 	// ReconnectMin and ReconnectMax bound the exponential reconnect backoff
 	// (defaults 1s and 2m); each delay is jittered.
 	ReconnectMin, ReconnectMax time.Duration
+	// MailboxInterval is how often the worker runs commands other workers
+	// forwarded to it (default 500ms).
+	MailboxInterval time.Duration
 	// PairCodeTimeout bounds how long the worker waits for a provider's
 	// pairing code (default 30s).
 	PairCodeTimeout time.Duration
@@ -59,6 +62,9 @@ func (c *ManagerConfig) setDefaults() {
 	}
 	if c.ReconnectMax < c.ReconnectMin {
 		c.ReconnectMax = max(2*time.Minute, c.ReconnectMin)
+	}
+	if c.MailboxInterval <= 0 {
+		c.MailboxInterval = 500 * time.Millisecond
 	}
 	if c.PairCodeTimeout <= 0 {
 		c.PairCodeTimeout = 30 * time.Second
@@ -99,6 +105,7 @@ type Manager struct {
 	mu      sync.Mutex
 	running map[string]*runner
 	locks   map[string]*sync.Mutex
+	routes  map[string]eventlog.Handler // subscriber name → handler, for forwarded commands
 
 	reconnects prometheus.Counter
 }
@@ -122,6 +129,7 @@ func NewManager(cfg ManagerConfig, logger *slog.Logger) (*Manager, error) {
 		cancel:    cancel,
 		running:   map[string]*runner{},
 		locks:     map[string]*sync.Mutex{},
+		routes:    map[string]eventlog.Handler{},
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wagate_session_reconnects_total",
 			Help: "Reconnection attempts after a lost WhatsApp connection.",
@@ -147,14 +155,15 @@ func NewManager(cfg ManagerConfig, logger *slog.Logger) (*Manager, error) {
 // WorkerID is this worker's identity in leases.
 func (m *Manager) WorkerID() string { return m.cfg.WorkerID }
 
-// Subscription is how the worker consumes session-commands.
+// Subscription is how the worker consumes session-commands (routed to the
+// session's owner, see Routed).
 func (m *Manager) Subscription() eventlog.Subscription {
-	return eventlog.Subscription{
+	return m.Routed(eventlog.Subscription{
 		Name:    "session.worker",
 		Stream:  eventlog.SessionCommands,
 		Types:   []string{CommandStart, CommandStop, CommandLogout, CommandDelete, CommandPairCode},
 		Handler: m.HandleCommand,
-	}
+	})
 }
 
 // Running lists the ids of the sessions this worker runs now.
@@ -178,6 +187,8 @@ func (m *Manager) Run(ctx context.Context) error {
 	m.reconcileAll(ctx)
 	t := time.NewTicker(m.cfg.ReconcileInterval)
 	defer t.Stop()
+	mail := time.NewTicker(m.cfg.MailboxInterval)
+	defer mail.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -185,6 +196,8 @@ func (m *Manager) Run(ctx context.Context) error {
 		case <-t.C:
 			m.renewLeases(ctx)
 			m.reconcileAll(ctx)
+		case <-mail.C:
+			m.drainMailbox(ctx)
 		}
 	}
 }
@@ -210,7 +223,7 @@ func (m *Manager) renewLeases(ctx context.Context) {
 // restores sessions, and how a command that reached another worker still
 // takes effect here.
 func (m *Manager) reconcileAll(ctx context.Context) {
-	want, err := m.store.Restorable(ctx)
+	want, err := m.store.Restorable(ctx, m.cfg.WorkerID, time.Now())
 	if err != nil {
 		if ctx.Err() == nil {
 			m.log.Warn("list restorable sessions", "error", err)
@@ -240,7 +253,9 @@ func (m *Manager) reconcileAll(ctx context.Context) {
 }
 
 func (m *Manager) shutdown() {
+	m.mu.Lock()
 	m.cancel() // ends pending pair-code requests and reconnect attempts
+	m.mu.Unlock()
 	m.wg.Wait()
 	for _, id := range m.Running() {
 		m.stopLocal(id, ReasonWorkerStopped)

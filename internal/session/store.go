@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/wagate/wagate/internal/apperr"
 	"github.com/wagate/wagate/internal/eventlog"
@@ -127,8 +129,12 @@ func (s *Store) Update(ctx context.Context, tenantID, id string, fn func(*Sessio
 		if err != nil {
 			return err
 		}
+		before := sess.Snapshot()
 		if err := fn(sess); err != nil {
 			return err
+		}
+		if sess.Snapshot() == before && len(sess.events) == 0 && len(sess.commands) == 0 {
+			return nil // nothing changed: no write (the worker repeats idempotent updates)
 		}
 		return s.save(ctx, tx, sess)
 	})
@@ -208,11 +214,15 @@ func (s *Store) AppendCommand(ctx context.Context, tenantID, id string, cmd Even
 	})
 }
 
-// Restorable lists, across all tenants, the sessions a starting worker
-// should run (see Session.Restorable). Only the worker calls it.
-func (s *Store) Restorable(ctx context.Context) ([]*Session, error) {
-	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+sessionColumns+` FROM sessions
-		WHERE want_running = 1 AND deleted_at = 0 ORDER BY id`)
+// Restorable lists, across all tenants, the sessions worker owner should
+// run (see Session.Restorable), leaving out those another worker holds a
+// live lease on. Only the worker calls it.
+func (s *Store) Restorable(ctx context.Context, owner string, now time.Time) ([]*Session, error) {
+	rows, err := s.db.SQL.QueryContext(ctx, `SELECT `+prefixed("s.", sessionColumns)+`
+		FROM sessions s LEFT JOIN session_leases l ON l.session_id = s.id
+		WHERE s.want_running = 1 AND s.deleted_at = 0
+		AND (l.owner IS NULL OR l.owner = $1 OR l.expires_at < $2)
+		ORDER BY s.id`, owner, now.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("list restorable sessions: %w", err)
 	}
@@ -257,6 +267,15 @@ func (s *Store) GetAny(ctx context.Context, tenantID, id string) (*Session, erro
 		return nil, fmt.Errorf("get session %s: %w", id, err)
 	}
 	return sess, nil
+}
+
+// prefixed qualifies a column list with a table alias.
+func prefixed(alias, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, p := range parts {
+		parts[i] = alias + strings.TrimSpace(p)
+	}
+	return strings.Join(parts, ", ")
 }
 
 type scanner interface{ Scan(dest ...any) error }

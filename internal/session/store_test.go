@@ -294,7 +294,7 @@ func TestStore(t *testing.T) {
 					s.MarkDisconnected(ReasonQRTimeout, time.Now())
 					return nil
 				})
-				all, err := st.Restorable(ctx)
+				all, err := st.Restorable(ctx, "me", time.Now())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -304,6 +304,25 @@ func TestStore(t *testing.T) {
 				}
 				if !found[running.ID()] || found[stopped.ID()] || found[timedOut.ID()] {
 					t.Fatalf("restorable = %v", found)
+				}
+				// Held by another live worker: not this worker's to restore.
+				other := &leases{db: db, owner: "other", ttl: time.Hour}
+				if ok, _ := other.acquire(ctx, running.ID()); !ok {
+					t.Fatal("acquire")
+				}
+				all, _ = st.Restorable(ctx, "me", time.Now())
+				for _, s := range all {
+					if s.ID() == running.ID() {
+						t.Fatal("a session another worker holds is not restorable here")
+					}
+				}
+				all, _ = st.Restorable(ctx, "me", time.Now().Add(2*time.Hour))
+				back := false
+				for _, s := range all {
+					back = back || s.ID() == running.ID()
+				}
+				if !back {
+					t.Fatal("once the lease expired, the session is restorable again")
 				}
 			})
 		})

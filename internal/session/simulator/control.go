@@ -69,7 +69,7 @@ func (p *Provider) Subscription() eventlog.Subscription {
 	return eventlog.Subscription{
 		Name:    "session.simulator",
 		Stream:  eventlog.SessionCommands,
-		Types:   []string{CommandScan, CommandInbound, CommandHistory, CommandDisconnect},
+		Types:   []string{CommandScan, CommandInbound, CommandHistory, CommandDisconnect, session.CommandDelete},
 		Handler: p.HandleCommand,
 	}
 }
@@ -81,6 +81,13 @@ func (p *Provider) Subscription() eventlog.Subscription {
 func (p *Provider) HandleCommand(ctx context.Context, env eventlog.Envelope) error {
 	ref := session.Ref{TenantID: env.TenantID, SessionID: env.SessionID}
 	switch env.Type {
+	case session.CommandDelete:
+		// The session is gone: so is what its contacts queued for it.
+		if _, err := p.db.SQL.ExecContext(ctx, `DELETE FROM simulator_inbox WHERE tenant_id = $1 AND session_id = $2`,
+			ref.TenantID, ref.SessionID); err != nil {
+			return fmt.Errorf("clear simulator inbox: %w", err)
+		}
+		return nil
 	case CommandInbound:
 		var cmd Inbound
 		if err := env.Decode(&cmd); err != nil {

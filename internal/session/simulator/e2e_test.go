@@ -81,7 +81,7 @@ func TestSessionLifecycleEndToEnd(t *testing.T) {
 
 			e.mustCall(tenant, http.MethodDelete, "/sessions/"+id, nil, nil, http.StatusNoContent)
 			e.mustCall(tenant, http.MethodGet, "/sessions/"+id, nil, nil, http.StatusNotFound)
-			eventlogtest.Eventually(t, 10*time.Second, func() bool {
+			eventlogtest.Eventually(t, waitTimeout, func() bool {
 				_, err := e.store.GetAny(context.Background(), tenant, id)
 				return errors.Is(err, session.ErrNotFound)
 			}, "the worker purges a deleted session")
@@ -149,7 +149,7 @@ func TestConnectionLostReconnectsWithBackoff(t *testing.T) {
 	// logged out from the phone: not retried, and not restored.
 	e.mustCall("tenant-c", http.MethodPost, "/simulator/sessions/"+id+"/disconnect", map[string]string{"reason": "logged_out"}, nil, http.StatusAccepted)
 	out := e.waitEvent(id, lost.Seq, session.EventDisconnected, reasonIs(session.ReasonLoggedOut))
-	eventlogtest.Eventually(t, 5*time.Second, func() bool { return len(e.worker.mgr.Running()) == 0 }, "a logged-out session stops running")
+	eventlogtest.Eventually(t, waitTimeout, func() bool { return len(e.worker.mgr.Running()) == 0 }, "a logged-out session stops running")
 	time.Sleep(300 * time.Millisecond) // a reconcile round or two: nothing may restart it
 	if n := len(e.events(id, out.Seq)); n != 0 {
 		t.Fatalf("a logged-out session must not reconnect; saw %d events", n)
@@ -168,7 +168,7 @@ func TestQRNeverScannedTimesOut(t *testing.T) {
 	if v := e.getSession("tenant-q", id); v.Status != session.StatusDisconnected || v.DisconnectReason != session.ReasonQRTimeout {
 		t.Fatalf("session = %+v", v)
 	}
-	eventlogtest.Eventually(t, 5*time.Second, func() bool { return len(e.worker.mgr.Running()) == 0 }, "a timed-out session stops running")
+	eventlogtest.Eventually(t, waitTimeout, func() bool { return len(e.worker.mgr.Running()) == 0 }, "a timed-out session stops running")
 }
 
 func TestSendReportsReceiptsAndHistoryIsChunked(t *testing.T) {
@@ -222,7 +222,7 @@ func TestSendReportsReceiptsAndHistoryIsChunked(t *testing.T) {
 
 	// Stopped: sends fail fast with ErrNotConnected.
 	e.mustCall("tenant-s", http.MethodPost, "/sessions/"+id+"/stop", nil, nil, http.StatusAccepted)
-	eventlogtest.Eventually(t, 5*time.Second, func() bool { return len(w.mgr.Running()) == 0 }, "stop")
+	eventlogtest.Eventually(t, waitTimeout, func() bool { return len(w.mgr.Running()) == 0 }, "stop")
 	if _, err := w.mgr.Send(ctx, "tenant-s", id, wa.OutgoingMessage{ID: "m2", ChatJID: "15559990000@s.whatsapp.net"}); !errors.Is(err, session.ErrNotConnected) {
 		t.Fatalf("send while stopped: %v", err)
 	}
@@ -246,7 +246,7 @@ func TestPairCode(t *testing.T) {
 	}
 	e.mustCall("tenant-p", http.MethodPost, "/simulator/sessions/"+id+"/scan", map[string]string{"phone": "+15550005555"}, nil, http.StatusAccepted)
 	e.waitEvent(id, 0, session.EventConnected, nil)
-	eventlogtest.Eventually(t, 5*time.Second, func() bool {
+	eventlogtest.Eventually(t, waitTimeout, func() bool {
 		return e.getSession("tenant-p", id).Status == session.StatusConnected
 	}, "connected")
 	e.mustCall("tenant-p", http.MethodPost, "/sessions/"+id+"/pair-code", map[string]string{"phone": "+15550005555"}, nil, http.StatusConflict)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -91,7 +92,7 @@ func (e *env) startWorker() *worker {
 	sim := simulator.New(e.simCfg, e.db, testLogger(e.t))
 	mgr, err := session.NewManager(session.ManagerConfig{
 		Store: e.store, Providers: []session.Provider{sim},
-		LeaseTTL: 3 * time.Second, ReconcileInterval: 200 * time.Millisecond,
+		LeaseTTL: 3 * time.Second, ReconcileInterval: 200 * time.Millisecond, MailboxInterval: 20 * time.Millisecond,
 		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
 		PairCodeTimeout: 3 * time.Second,
 	}, testLogger(e.t))
@@ -106,7 +107,7 @@ func (e *env) startWorker() *worker {
 	w := &worker{mgr: mgr, sim: sim, cancel: cancel}
 	w.wg.Add(2)
 	go func() { defer w.wg.Done(); _ = mgr.Run(ctx) }()
-	go func() { defer w.wg.Done(); _ = log.Run(ctx, mgr.Subscription(), sim.Subscription()) }()
+	go func() { defer w.wg.Done(); _ = log.Run(ctx, mgr.Subscription(), mgr.Routed(sim.Subscription())) }()
 	e.worker = w
 	e.t.Cleanup(w.stop)
 	return w
@@ -197,18 +198,29 @@ func (e *env) events(sessionID string, after int64) []event {
 // which match (if any) holds.
 func (e *env) waitEvent(sessionID string, after int64, typ string, match func(event) bool) event {
 	e.t.Helper()
-	var found event
-	eventlogtest.Eventually(e.t, 10*time.Second, func() bool {
-		for _, ev := range e.events(sessionID, after) {
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		evs := e.events(sessionID, after)
+		for _, ev := range evs {
 			if ev.Type == typ && (match == nil || match(ev)) {
-				found = ev
-				return true
+				return ev
 			}
 		}
-		return false
-	}, "event %s for session %s after seq %d", typ, sessionID, after)
-	return found
+		if time.Now().After(deadline) {
+			var seen []string
+			for _, ev := range e.events(sessionID, 0) {
+				seen = append(seen, fmt.Sprintf("%d:%s%v", ev.Seq, ev.Type, ev.Data))
+			}
+			e.t.Fatalf("no %s for session %s after seq %d within %s; its events:\n%s",
+				typ, sessionID, after, waitTimeout, strings.Join(seen, "\n"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
+
+// waitTimeout is generous: the machine running the tests may be loaded.
+// It is a deadline, not an expectation of speed.
+const waitTimeout = 30 * time.Second
 
 func reasonIs(r session.DisconnectReason) func(event) bool {
 	return func(ev event) bool { return ev.Data["reason"] == string(r) }

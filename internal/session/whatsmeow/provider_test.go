@@ -113,11 +113,11 @@ func TestUnreachableServerEndsConnectionLostAndRetries(t *testing.T) {
 			if err := st.Create(ctx, sess); err != nil {
 				t.Fatal(err)
 			}
-			eventlogtest.Eventually(t, 10*time.Second, func() bool {
+			eventlogtest.Eventually(t, 30*time.Second, func() bool {
 				s, err := st.Get(ctx, "tenant", sess.ID())
 				return err == nil && s.Status() == session.StatusDisconnected && s.DisconnectReason() == session.ReasonConnectionLost
 			}, "session ends disconnected/connection_lost")
-			eventlogtest.Eventually(t, 10*time.Second, func() bool { return dials.Load() >= 3 }, "the worker retries (dials so far: %d)", dials.Load())
+			eventlogtest.Eventually(t, 30*time.Second, func() bool { return dials.Load() >= 3 }, "the worker retries (dials so far: %d)", dials.Load())
 			if got := mgr.Running(); len(got) != 1 {
 				t.Fatalf("the session keeps running (retrying): %v", got)
 			}
@@ -126,7 +126,7 @@ func TestUnreachableServerEndsConnectionLostAndRetries(t *testing.T) {
 			if _, err := st.Update(ctx, "tenant", sess.ID(), func(s *session.Session) error { return s.Stop(time.Now()) }); err != nil {
 				t.Fatal(err)
 			}
-			eventlogtest.Eventually(t, 10*time.Second, func() bool {
+			eventlogtest.Eventually(t, 30*time.Second, func() bool {
 				s, _ := st.Get(ctx, "tenant", sess.ID())
 				return len(mgr.Running()) == 0 && s != nil && s.DisconnectReason() == session.ReasonStopped
 			}, "stop ends the session")
