@@ -476,7 +476,14 @@ func TestFlows(t *testing.T) {
 					expectProblem(t, http.StatusUnauthorized, "invalid-credentials")
 				h.do(t, "GET", "/me", nil, apiKey(key.Key)...).expectProblem(t, http.StatusForbidden, "account-suspended")
 				h.do(t, "POST", "/auth/refresh", map[string]string{"refreshToken": pair.RefreshToken}).
-					expectProblem(t, http.StatusUnauthorized, "invalid-refresh-token")
+					expectProblem(t, http.StatusForbidden, "account-suspended")
+				var live int
+				if err := h.db.SQL.QueryRow(`SELECT COUNT(*) FROM refresh_tokens WHERE user_id = $1 AND revoked_at IS NULL`, userID).Scan(&live); err != nil {
+					t.Fatal(err)
+				}
+				if live != 0 {
+					t.Fatalf("%d refresh tokens still live after suspension", live)
+				}
 			})
 
 			t.Run("BadInputIsA4xxProblem", func(t *testing.T) {

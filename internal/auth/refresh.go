@@ -87,10 +87,15 @@ func revokeFamily(ctx context.Context, tx *sql.Tx, userID, familyID string, now 
 	return nil
 }
 
+// queryRower is a *sql.DB or a *sql.Tx.
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // familyOf finds the user and family of a token, if it exists.
-func familyOf(ctx context.Context, tx *sql.Tx, token string) (spent, bool, error) {
+func familyOf(ctx context.Context, q queryRower, token string) (spent, bool, error) {
 	var s spent
-	err := tx.QueryRowContext(ctx, `SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1`,
+	err := q.QueryRowContext(ctx, `SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = $1`,
 		user.Digest(token)).Scan(&s.userID, &s.familyID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return spent{}, false, nil

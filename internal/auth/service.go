@@ -213,13 +213,29 @@ func (s *Service) issue(ctx context.Context, tx *sql.Tx, userID, familyID string
 }
 
 // Refresh spends a refresh token and returns a new pair in the same family.
-// Presenting a token that was already spent (or revoked) means a copy
-// exists: the whole family is revoked, the legitimate successor included.
+// Presenting a token that was already spent means a copy exists: the whole
+// family is revoked, the legitimate successor included.
 func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, error) {
+	// The account check reads outside the transaction, so it runs first:
+	// a query on another connection while a transaction holds SQLite's
+	// only one (":memory:") would wait forever.
+	owner, found, err := familyOf(ctx, s.cfg.DB.SQL, refreshToken)
+	if err != nil {
+		return TokenPair{}, err
+	}
+	if !found {
+		return TokenPair{}, ErrInvalidRefreshToken
+	}
+	if err := s.cfg.Users.CheckActive(ctx, owner.userID); err != nil {
+		if errors.Is(err, user.ErrNotFound) {
+			return TokenPair{}, ErrInvalidRefreshToken
+		}
+		return TokenPair{}, err
+	}
 	now := s.now()
 	var pair TokenPair
 	var reused spent
-	err := s.cfg.DB.InTx(ctx, func(tx *sql.Tx) error {
+	err = s.cfg.DB.InTx(ctx, func(tx *sql.Tx) error {
 		reused = spent{}
 		sp, err := spendRefresh(ctx, tx, refreshToken, now)
 		if errors.Is(err, errRefreshReused) {
@@ -228,12 +244,6 @@ func (s *Service) Refresh(ctx context.Context, refreshToken string) (TokenPair, 
 			return revokeFamily(ctx, tx, sp.userID, sp.familyID, now)
 		}
 		if err != nil {
-			return err
-		}
-		if err := s.cfg.Users.CheckActive(ctx, sp.userID); err != nil {
-			if errors.Is(err, user.ErrNotFound) {
-				return ErrInvalidRefreshToken
-			}
 			return err
 		}
 		pair, err = s.issue(ctx, tx, sp.userID, sp.familyID)
