@@ -43,14 +43,10 @@ type messageOutput struct {
 	Body Message
 }
 
-type pageParams struct {
-	Limit  int    `query:"limit" minimum:"1" maximum:"500" default:"50" doc:"page size"`
-	Cursor string `query:"cursor" maxLength:"1024" doc:"nextCursor of the previous page"`
-}
-
 type listChatsInput struct {
 	SessionID string `query:"sessionId" required:"true" maxLength:"128"`
-	pageParams
+	Limit     int    `query:"limit" minimum:"1" maximum:"500" default:"50" doc:"page size"`
+	Cursor    string `query:"cursor" maxLength:"1024" doc:"nextCursor of the previous page"`
 }
 
 // ChatPage is one page of chats.
@@ -70,8 +66,10 @@ type chatInput struct {
 }
 
 type listMessagesInput struct {
-	chatInput
-	pageParams
+	JID       string `path:"jid" maxLength:"128" doc:"chat JID or E.164 phone number"`
+	SessionID string `query:"sessionId" required:"true" maxLength:"128"`
+	Limit     int    `query:"limit" minimum:"1" maximum:"500" default:"50" doc:"page size"`
+	Cursor    string `query:"cursor" maxLength:"1024" doc:"nextCursor of the previous page"`
 }
 
 // MessagePage is one page of a chat's history.

@@ -16,6 +16,10 @@ import (
 // messages and chats.
 const PersistSubscription = "messaging.persist"
 
+// EventSessionDeleted is the session context's event after which a
+// session's messages and chats are deleted (wire name of session.EventDeleted).
+const EventSessionDeleted = "session.deleted"
+
 // Ingester persists what the session worker reports into session_messages
 // and session_chats. Every handler is idempotent and order-tolerant:
 // messages are upserted on their natural key (tenant, session, WhatsApp id,
@@ -38,7 +42,7 @@ func (i *Ingester) Subscription() eventlog.Subscription {
 		Name:   PersistSubscription,
 		Stream: eventlog.DomainEvents,
 		Types: []string{wa.EventMessageReceived, wa.EventMessagesUpsert, wa.EventHistorySync,
-			wa.EventMessageSent, wa.EventMessageStatusUpdated},
+			wa.EventMessageSent, wa.EventMessageStatusUpdated, EventSessionDeleted},
 		Handler: i.Handle,
 	}
 }
@@ -92,6 +96,8 @@ func (i *Ingester) Handle(ctx context.Context, env eventlog.Envelope) error {
 			return err
 		}
 		return i.receipt(ctx, env, ev)
+	case EventSessionDeleted:
+		return i.store.purgeSession(ctx, env.TenantID, env.SessionID)
 	}
 	return nil
 }

@@ -27,3 +27,11 @@ type Sender interface {
 type SessionChecker interface {
 	Exists(ctx context.Context, tenantID, sessionID string) error
 }
+
+// localSessions is implemented by Senders that know which sessions this
+// worker process runs (session.Manager). The periodic scan then drains only
+// those, leaving other workers' sessions to their owners; a Sender without
+// it gets every session with due messages.
+type localSessions interface {
+	Running() []string
+}

@@ -116,3 +116,45 @@ func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 	}
 	return keys + receipts, rows.Err()
 }
+
+// purgeBatch bounds the rows one purge transaction deletes.
+const purgeBatch = 5000
+
+// purgeSession deletes a deleted session's messages, media, chats and
+// receipts, in bounded transactions so a large history never holds one
+// huge transaction. Running it again is harmless.
+func (s *Store) purgeSession(ctx context.Context, tenantID, sessionID string) error {
+	for {
+		var n int64
+		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM message_media WHERE tenant_id = $1 AND message_id IN
+				(SELECT id FROM session_messages WHERE tenant_id = $1 AND session_id = $2 LIMIT $3)`,
+				tenantID, sessionID, purgeBatch); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `DELETE FROM session_messages WHERE id IN
+				(SELECT id FROM session_messages WHERE tenant_id = $1 AND session_id = $2 LIMIT $3)`,
+				tenantID, sessionID, purgeBatch)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("purge messages of session %s: %w", sessionID, err)
+		}
+		if n < purgeBatch {
+			break
+		}
+	}
+	for _, q := range []string{
+		`DELETE FROM session_chats WHERE tenant_id = $1 AND session_id = $2`,
+		`DELETE FROM message_receipts WHERE tenant_id = $1 AND session_id = $2`,
+	} {
+		if _, err := s.db.SQL.ExecContext(ctx, q, tenantID, sessionID); err != nil {
+			return fmt.Errorf("purge session %s: %w", sessionID, err)
+		}
+	}
+	return nil
+}

@@ -213,9 +213,9 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // Scan fails messages whose send timeout passed while waiting and returns
-// the sessions that have sends due (parked past their retry time, or
-// claimed by a worker whose lease lapsed). Run calls it; tests call it
-// directly with a controlled clock.
+// the sessions with sends due (parked past their retry time, or claimed by
+// a worker whose lease lapsed) that this worker runs. Run calls it; tests
+// call it directly with a controlled clock.
 func (w *Worker) Scan(ctx context.Context) ([]sessionRef, error) {
 	expired, err := w.store.expiredWaiting(ctx, w.cfg.Now().Add(-w.cfg.SendTimeout), 100)
 	if err != nil {
@@ -230,7 +230,24 @@ func (w *Worker) Scan(ctx context.Context) ([]sessionRef, error) {
 			w.metrics.sent(string(e.reason))
 		}
 	}
-	return w.store.dueSessions(ctx, 100)
+	refs, err := w.store.dueSessions(ctx, 1000)
+	if err != nil {
+		return nil, err
+	}
+	if local, ok := w.sender.(localSessions); ok {
+		running := map[string]bool{}
+		for _, id := range local.Running() {
+			running[id] = true
+		}
+		mine := refs[:0]
+		for _, r := range refs {
+			if running[r.sessionID] {
+				mine = append(mine, r)
+			}
+		}
+		refs = mine
+	}
+	return refs, nil
 }
 
 func (w *Worker) sessionLock(tenantID, sessionID string) *sync.Mutex {
