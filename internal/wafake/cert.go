@@ -24,6 +24,9 @@ func installRoot() *keys.KeyPair {
 	rootOnce.Do(func() {
 		rootKey = keys.NewKeyPair()
 		whatsmeow.WACertPubKey = *rootKey.Pub
+		// libsignal initializes its global logger lazily and without synchronization on first
+		// use; do that first use here, once, before networks and clients run concurrently.
+		_ = ecc.CalculateSignature(ecc.NewDjbECPrivateKey(*rootKey.Priv), rootKey.Pub[:])
 	})
 	return rootKey
 }

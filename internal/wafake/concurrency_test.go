@@ -37,6 +37,7 @@ func inParallel(t *testing.T, phase string, count int, fn func(i int) error) {
 // TestManyClients links 20 clients at once (each to its own phone) and has them message a shared
 // contact, each other (client i writes to client i+1) and receive from the contact, concurrently.
 func TestManyClients(t *testing.T) {
+	// Not parallel: CPU-heavy, it would starve (and be starved by) the other tests.
 	const count = 20
 	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true})
 	contact := n.NewContact("+15559990000")

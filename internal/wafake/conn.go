@@ -193,9 +193,12 @@ func (c *serverConn) sendMessage(node waBinary.Node) {
 	c.out.push(outbound{node: &node, redeliver: true})
 }
 
-// closeAfter closes the connection after everything queued so far is written and delay passed.
-func (c *serverConn) closeAfter(delay time.Duration) {
-	c.out.push(outbound{close: true, delay: delay})
+// closeAfterError closes the connection after a fatal error node, if Config.CloseAfterError
+// asks for it, once everything queued so far is written and the delay passed.
+func (c *serverConn) closeAfterError() {
+	if delay := c.n.cfg.CloseAfterError; delay > 0 {
+		c.out.push(outbound{close: true, delay: delay})
+	}
 }
 
 // closeNow drops the connection immediately, without a websocket close frame.

@@ -19,6 +19,7 @@ import (
 )
 
 func TestReconnectFromStore(t *testing.T) {
+	t.Parallel()
 	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true})
 	phone := n.NewPhone("+15550001111")
 	contact := n.NewContact("+15550002222")
@@ -52,6 +53,7 @@ func TestReconnectFromStore(t *testing.T) {
 }
 
 func TestServerDropReconnects(t *testing.T) {
+	t.Parallel()
 	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true})
 	phone := n.NewPhone("+15550001111")
 	contact := n.NewContact("+15550002222")
@@ -82,6 +84,7 @@ func TestServerDropReconnects(t *testing.T) {
 }
 
 func TestLogoutFromPhone(t *testing.T) {
+	t.Parallel()
 	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true})
 	phone := n.NewPhone("+15550001111")
 	tc := newClient(t, n)
@@ -103,6 +106,7 @@ func TestLogoutFromPhone(t *testing.T) {
 }
 
 func TestLoginOfUnlinkedDeviceFails(t *testing.T) {
+	t.Parallel()
 	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true})
 	phone := n.NewPhone("+15550001111")
 	first := newClient(t, n)
@@ -123,6 +127,7 @@ func TestLoginOfUnlinkedDeviceFails(t *testing.T) {
 }
 
 func TestStreamReplaced(t *testing.T) {
+	t.Parallel()
 	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true})
 	phone := n.NewPhone("+15550001111")
 	tc := newClient(t, n)
@@ -138,6 +143,7 @@ func TestStreamReplaced(t *testing.T) {
 }
 
 func TestSecondLoginReplacesFirst(t *testing.T) {
+	t.Parallel()
 	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true})
 	phone := n.NewPhone("+15550001111")
 	first := newClient(t, n)
@@ -152,6 +158,7 @@ func TestSecondLoginReplacesFirst(t *testing.T) {
 }
 
 func TestClientLogout(t *testing.T) {
+	t.Parallel()
 	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true})
 	phone := n.NewPhone("+15550001111")
 	tc := newClient(t, n)
@@ -169,6 +176,7 @@ func TestClientLogout(t *testing.T) {
 }
 
 func TestKeepAlive(t *testing.T) {
+	t.Parallel()
 	var pings atomic.Int32
 	enough := make(chan struct{})
 	var once sync.Once
@@ -191,6 +199,7 @@ func TestKeepAlive(t *testing.T) {
 }
 
 func TestUnhandledIQFailsFast(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var reported []string
 	n, err := wafake.Start(wafake.Config{ShortPreKeyUpload: true, OnUnhandled: func(p string) {

@@ -33,8 +33,8 @@ func (n *Network) DropConnection(deviceJID types.JID) error {
 }
 
 // LogoutDevice unlinks the device as if the user removed it on the phone. A connected client gets
-// a device_removed stream error (events.LoggedOut) and its socket is closed after
-// Config.CloseGrace; any later login attempt of the device fails with 401 (events.LoggedOut too).
+// a device_removed stream error (events.LoggedOut; see Config.CloseAfterError for the socket);
+// any later login attempt of the device fails with 401 (events.LoggedOut too).
 func (n *Network) LogoutDevice(deviceJID types.JID) error {
 	n.mu.Lock()
 	conn, dev, err := n.liveConn(deviceJID)
@@ -49,15 +49,15 @@ func (n *Network) LogoutDevice(deviceJID types.JID) error {
 	}
 	if conn != nil {
 		conn.send(streamError("401", "device_removed"))
-		conn.closeAfter(n.cfg.CloseGrace)
+		conn.closeAfterError()
 	}
 	n.notifyDeviceChange(deviceJID, false)
 	return nil
 }
 
 // ReplaceStream tells the device's connection that another session took over (a stream:error
-// with conflict type "replaced"; the client emits events.StreamReplaced and does not reconnect),
-// then closes the socket after Config.CloseGrace. The device stays linked.
+// with conflict type "replaced"; the client emits events.StreamReplaced and does not reconnect;
+// see Config.CloseAfterError for the socket). The device stays linked.
 func (n *Network) ReplaceStream(deviceJID types.JID) error {
 	n.mu.Lock()
 	conn, dev, err := n.liveConn(deviceJID)
@@ -72,7 +72,7 @@ func (n *Network) ReplaceStream(deviceJID types.JID) error {
 		return fmt.Errorf("wafake: device %s is not connected", deviceJID)
 	}
 	conn.send(streamError("", "replaced"))
-	conn.closeAfter(n.cfg.CloseGrace)
+	conn.closeAfterError()
 	return nil
 }
 

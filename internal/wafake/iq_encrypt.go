@@ -3,6 +3,7 @@ package wafake
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 
 	"go.mau.fi/whatsmeow"
 
@@ -49,7 +50,11 @@ func (c *serverConn) fetchBundles(req waBinary.Node) waBinary.Node {
 		}
 		b, err := c.n.bundleFor(jid)
 		if err != nil {
-			c.n.recordUnhandled("%s asked for prekeys of %s: %v", c.jid, jid, err)
+			if errors.Is(err, errDeviceRemoved) {
+				c.n.log.Infof("%s asked for prekeys of %s: %v", c.jid, jid, err)
+			} else {
+				c.n.recordUnhandled("%s asked for prekeys of %s: %v", c.jid, jid, err)
+			}
 			users = append(users, waBinary.Node{
 				Tag:     "user",
 				Attrs:   waBinary.Attrs{"jid": jid},
@@ -66,17 +71,17 @@ func (c *serverConn) fetchBundles(req waBinary.Node) waBinary.Node {
 func (c *serverConn) storeUpload(node *waBinary.Node) bool {
 	reg, ok := node.GetChildByTag("registration").Content.([]byte)
 	if !ok || len(reg) != 4 {
-		c.n.recordUnhandled("%s: prekey upload with bad registration ID", c.jid)
+		c.n.log.Warnf("%s: prekey upload with bad registration ID", c.jid)
 		return false
 	}
 	ident, ok := node.GetChildByTag("identity").Content.([]byte)
 	if !ok || len(ident) != 32 {
-		c.n.recordUnhandled("%s: prekey upload with bad identity", c.jid)
+		c.n.log.Warnf("%s: prekey upload with bad identity", c.jid)
 		return false
 	}
 	signed, err := parsePreKeyNode(node.GetChildByTag("skey"))
 	if err != nil {
-		c.n.recordUnhandled("%s: prekey upload with bad signed prekey: %v", c.jid, err)
+		c.n.log.Warnf("%s: prekey upload with bad signed prekey: %v", c.jid, err)
 		return false
 	}
 	listNode := node.GetChildByTag("list")
@@ -85,7 +90,7 @@ func (c *serverConn) storeUpload(node *waBinary.Node) bool {
 	for _, child := range list {
 		key, err := parsePreKeyNode(child)
 		if err != nil {
-			c.n.recordUnhandled("%s: prekey upload with bad prekey: %v", c.jid, err)
+			c.n.log.Warnf("%s: prekey upload with bad prekey: %v", c.jid, err)
 			return false
 		}
 		uploaded = append(uploaded, key)

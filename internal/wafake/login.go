@@ -40,7 +40,7 @@ func (c *serverConn) startPairing() {
 // login authenticates a registered device: success, then its offline queue. A device that is
 // unknown, unlinked or presents another noise key gets a 401 failure (the client logs out).
 // A device that already has a live connection takes it over; the old one gets "replaced".
-func (c *serverConn) login() bool {
+func (c *serverConn) login() {
 	jid := types.JID{
 		User:   strconv.FormatUint(c.payload.GetUsername(), 10),
 		Device: uint16(c.payload.GetDevice()),
@@ -53,8 +53,8 @@ func (c *serverConn) login() bool {
 		n.mu.Unlock()
 		n.log.Infof("rejecting login of %s: device unknown or unlinked", jid)
 		c.send(waBinary.Node{Tag: "failure", Attrs: waBinary.Attrs{"reason": "401", "location": "fake"}})
-		c.closeAfter(n.cfg.CloseGrace)
-		return false
+		c.closeAfterError()
+		return
 	}
 	old := dev.conn
 	dev.conn = c
@@ -80,9 +80,8 @@ func (c *serverConn) login() bool {
 	n.mu.Unlock()
 	if old != nil {
 		old.send(streamError("", "replaced"))
-		old.closeAfter(n.cfg.CloseGrace)
+		old.closeAfterError()
 	}
-	return true
 }
 
 // streamError builds a stream:error node with an optional code and conflict type.

@@ -16,6 +16,7 @@ import (
 )
 
 func TestSendText(t *testing.T) {
+	t.Parallel()
 	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true})
 	phone := n.NewPhone("+15550001111")
 	contact := n.NewContact("+15550002222")
@@ -49,6 +50,7 @@ func TestSendText(t *testing.T) {
 }
 
 func TestReceiveText(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var encTypes []string
 	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true, OnSend: func(to types.JID, node *waBinary.Node) {
@@ -103,6 +105,7 @@ func TestReceiveText(t *testing.T) {
 }
 
 func TestReceiptsFromContact(t *testing.T) {
+	t.Parallel()
 	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true})
 	phone := n.NewPhone("+15550001111")
 	contact := n.NewContact("+15550002222")
@@ -129,6 +132,7 @@ func TestReceiptsFromContact(t *testing.T) {
 }
 
 func TestMarkRead(t *testing.T) {
+	t.Parallel()
 	var privacyIQs sync.WaitGroup
 	privacyIQs.Add(1)
 	var once sync.Once

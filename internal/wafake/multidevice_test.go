@@ -14,6 +14,7 @@ import (
 // device list: the device notification updates the cache, so the first device's next message
 // also reaches the second one (as a message from itself), and the contact's reply reaches both.
 func TestTwoCompanions(t *testing.T) {
+	t.Parallel()
 	n := newNetwork(t, wafake.Config{ShortPreKeyUpload: true})
 	phone := n.NewPhone("+15550001111")
 	contact := n.NewContact("+15550002222")

@@ -44,11 +44,13 @@ type Config struct {
 	// under the race detector; enable it in tests that pair many clients. Only the first count
 	// reply is affected.
 	ShortPreKeyUpload bool
-	// CloseGrace is how long the server waits after a stream error or login failure before it
-	// closes the socket, so that the client handles the error before it sees the disconnect.
-	// Zero means 100ms. Outcomes do not depend on it: if the close wins the race, the client
-	// reconnects and meets the same condition at login.
-	CloseGrace time.Duration
+	// CloseAfterError, if positive, makes the server close the socket that long after a fatal
+	// stream error (device removed, stream replaced) or a failed login, like the real server.
+	// Zero leaves the socket open until the client closes it: whatsmeow has data races between
+	// handling a remote close and a concurrent local Disconnect, so tests that call Disconnect
+	// stay deterministic only if the server does not close first. A delay is needed either way,
+	// since an immediate close races the client's handling of the error node.
+	CloseAfterError time.Duration
 }
 
 // Network is a fake WhatsApp server listening on loopback, with its fake users. It is safe for
@@ -80,9 +82,6 @@ type Network struct {
 func Start(cfg Config) (*Network, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = waLog.Noop
-	}
-	if cfg.CloseGrace <= 0 {
-		cfg.CloseGrace = 100 * time.Millisecond
 	}
 	root := installRoot()
 	n := &Network{

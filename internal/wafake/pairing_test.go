@@ -7,6 +7,7 @@ import (
 )
 
 func TestPairAndLogin(t *testing.T) {
+	// Not parallel: CPU-heavy, it would starve (and be starved by) the other tests.
 	n := newNetwork(t, wafake.Config{})
 	phone := n.NewPhone("+15550001111")
 	tc := newClient(t, n)

@@ -90,6 +90,10 @@ func parsePreKeyNode(node waBinary.Node) (*keys.PreKey, error) {
 	return key, nil
 }
 
+// errDeviceRemoved is returned for devices that were linked once and are unlinked now; senders
+// with stale device lists ask for them, which is not a fake's shortcoming.
+var errDeviceRemoved = errors.New("device was unlinked")
+
 // bundleFor hands out the prekey bundle of a device, consuming one of its one-time prekeys.
 func (n *Network) bundleFor(jid types.JID) (bundleKeys, error) {
 	n.mu.Lock()
@@ -104,9 +108,11 @@ func (n *Network) bundleFor(jid types.JID) (bundleKeys, error) {
 		return primary.store.newBundle(), nil
 	}
 	defer n.mu.Unlock()
-	dev := n.companionLocked(jid)
+	dev := acct.companions[jid.Device]
 	if dev == nil {
 		return bundleKeys{}, fmt.Errorf("no device %s", jid)
+	} else if dev.removed {
+		return bundleKeys{}, fmt.Errorf("%w: %s", errDeviceRemoved, jid)
 	}
 	b := bundleKeys{regID: dev.regID, identity: dev.identity, signed: dev.signed}
 	if len(dev.preKeys) > 0 {

@@ -21,8 +21,7 @@ func handleUsyncIQ(c *serverConn, node *waBinary.Node) ([]waBinary.Node, bool) {
 		switch q.Tag {
 		case "devices", "lid", "contact", "status", "picture", "business":
 		default:
-			c.n.recordUnhandled("%s: usync query %q is not supported: %s", c.jid, q.Tag, shortXML(node))
-			return nil, false
+			return nil, false // recorded by handleIQ
 		}
 	}
 	var users []waBinary.Node
