@@ -192,7 +192,13 @@ func TestOnlyServeMigratesAutomatically(t *testing.T) {
 func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	t.Parallel()
 	entered, release := make(chan struct{}), make(chan struct{})
-	r := startApp(t, RoleAPI, embeddedConfig(t), func(a *App) {
+	cfg := embeddedConfig(t)
+	// The api role does not migrate, and its auth routes need the schema
+	// (the JWT signing key is kept in the settings table).
+	if err := Migrate(context.Background(), cfg, quietLogger()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	r := startApp(t, RoleAPI, cfg, func(a *App) {
 		a.HTTP.Mux.HandleFunc("GET /test/slow", func(w http.ResponseWriter, _ *http.Request) {
 			close(entered)
 			<-release
