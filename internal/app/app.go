@@ -133,6 +133,9 @@ func (a *App) wire(ctx context.Context) error {
 	if err := a.wireSessions(ctx); err != nil {
 		return err
 	}
+	if err := a.wireMessaging(ctx); err != nil {
+		return err
+	}
 	if err := a.wireAuth(ctx); err != nil {
 		return err
 	}
