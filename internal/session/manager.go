@@ -245,8 +245,13 @@ func (m *Manager) reconcileAll(ctx context.Context) {
 		if r == nil {
 			continue
 		}
-		sess, err := m.store.Get(ctx, r.ref.TenantID, id)
-		if errors.Is(err, ErrNotFound) || (err == nil && !sess.WantRunning()) {
+		sess, err := m.store.GetAny(ctx, r.ref.TenantID, id)
+		// The stop or logout command normally does this; the loop only
+		// catches commands that went astray, so it leaves recent changes to
+		// them (a logout must end as logged_out, not stopped; a deleted device
+		// must be unlinked, not just disconnected).
+		settled := err == nil && time.Since(sess.UpdatedAt()) > 2*m.cfg.ReconcileInterval
+		if errors.Is(err, ErrNotFound) || (settled && (!sess.WantRunning() || sess.Deleted())) {
 			m.stop(ctx, r.ref, ReasonStopped)
 		}
 	}
