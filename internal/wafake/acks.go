@@ -77,8 +77,8 @@ func (a *ackTracker) wait(ctx context.Context, done <-chan struct{}) error {
 	}
 }
 
-// WaitAcked waits until the device's current connection has acknowledged every message and
-// receipt the fake wrote to it. It returns nil at once if the device is not connected.
+// WaitAcked waits until the device's current connection has acknowledged every message, receipt
+// and notification the fake wrote to it. It returns nil at once if the device is not connected.
 //
 // Call it before disconnecting a client at the end of a test: whatsmeow writes acks and receipts
 // from background goroutines, and a Disconnect racing such a write trips the race detector inside

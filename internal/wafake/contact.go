@@ -43,7 +43,8 @@ type ReceivedMessage struct {
 	Chat types.JID
 	// Timestamp is the server timestamp.
 	Timestamp time.Time
-	// PreKey reports whether the message arrived as a pkmsg (first message of a session).
+	// PreKey reports whether the message arrived as a pkmsg: Signal sends those until the
+	// recipient has answered on the session.
 	PreKey bool
 	// Message is the decrypted message.
 	Message *waE2E.Message

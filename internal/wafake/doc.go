@@ -38,10 +38,14 @@
 // Keep-alive: whatsmeow.KeepAliveIntervalMin/Max are package variables; lower them in TestMain
 // before any client starts (changing them later is a data race). The fake answers every w:p ping.
 //
-// Disconnecting: whatsmeow writes acks and receipts from background goroutines, and a Disconnect
-// that races such a write is reported by the race detector inside whatsmeow. Call WaitAcked for
-// the device first. Disconnect clients before Network.Close, or their auto-reconnect keeps
-// failing in the background.
+// Disconnecting: whatsmeow (at the pinned version) has data races around closing a socket, which
+// the race detector reports: a Disconnect racing a background write (acks and receipts are sent
+// from goroutines), and a Disconnect racing the handling of a socket the server closed. So:
+// call WaitAcked for the device before Disconnect; after events.LoggedOut or
+// events.StreamReplaced the fake leaves the socket open for the client to close (unless
+// Config.CloseAfterError says otherwise); DropConnection closes it, so wait for
+// events.Disconnected (and the reconnect) before calling Disconnect. Disconnect clients before
+// Network.Close, or their auto-reconnect keeps failing in the background.
 //
 // Speed: a freshly paired whatsmeow device generates and uploads 812 prekeys, which dominates
 // pairing time with SQLite under the race detector. Config.ShortPreKeyUpload cuts that to 50.
