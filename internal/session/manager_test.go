@@ -56,6 +56,7 @@ func (c *fakeClient) Connect(ctx context.Context) error {
 	if err := c.p.connectErr.Load(); err != nil {
 		return *err
 	}
+	c.online.Store(true)
 	return nil
 }
 func (c *fakeClient) Disconnect()                      { c.online.Store(false) }
@@ -66,7 +67,7 @@ func (c *fakeClient) PairPhone(ctx context.Context, phone string) (string, error
 func (c *fakeClient) Send(ctx context.Context, msg wa.OutgoingMessage) (wa.SendResult, error) {
 	return wa.SendResult{MessageID: "X"}, nil
 }
-func (c *fakeClient) MarkRead(context.Context, string, []string) error         { return nil }
+func (c *fakeClient) MarkRead(context.Context, string, []string) error          { return nil }
 func (c *fakeClient) DownloadMedia(context.Context, wa.Message) ([]byte, error) { return nil, nil }
 func (c *fakeClient) IsConnected() bool                                         { return c.online.Load() }
 func (c *fakeClient) Close() error                                              { c.closed.Store(true); return nil }
@@ -147,7 +148,6 @@ func TestManager(t *testing.T) {
 		}
 		// The network comes back: the next attempt connects; backoff resets.
 		b.p.connectErr.Store(nil)
-		c.online.Store(true)
 		eventually(t, func() bool { return c.connects.Load() >= 4 }, "a later attempt")
 		c.sink.Connected("+15550001111")
 		if st, _ := b.status(t); st != StatusConnected {
