@@ -88,7 +88,9 @@ func New(ctx context.Context, role Role, cfg config.Config, logger *slog.Logger)
 	}
 	a.DB = db
 	a.closers = append(a.closers, db.Close)
-	if role == RoleServe {
+	// serve migrates in both modes; in embedded mode every role does, since
+	// there is no separate deploy step for a single SQLite file.
+	if role == RoleServe || db.Dialect == store.SQLite {
 		applied, err := db.Migrate(ctx)
 		if err != nil {
 			return nil, err
