@@ -111,9 +111,9 @@ async function connect() {
     if (ws !== s) return;
     ws = null;
     if (!wanted) return;
-    // The server refuses a resume point outside its retention window: start
+    // 4410: the resume point is outside the server's replay window. Start
     // fresh and let the views reload what they show.
-    if (lastId && /since|retention|too old|expired/i.test(e.reason || '')) {
+    if (lastId && (e.code === 4410 || /too old/i.test(e.reason || ''))) {
       lastId = null;
       emit('resync', null);
     }

@@ -226,7 +226,8 @@ async function openChat(box, id, jid, chatList) {
       scroller.scrollTop = scroller.scrollHeight - fromBottom;
       cursor = page?.nextCursor || null;
       done = !cursor;
-      sentinel.textContent = done ? (list.childElementCount ? 'Beginning of the chat' : 'No messages yet') : '';
+      sentinel.textContent = done && list.childElementCount ? 'Beginning of the chat' : '';
+      scroller.classList.add('loaded');
     } catch (e) {
       sentinel.textContent = e.message;
     } finally {

@@ -258,7 +258,7 @@ function simulatorPanel(id) {
   return h('section', { class: 'card sim', id: 'sim-panel' },
     h('h2', {}, 'Simulator'),
     h('p', { class: 'muted' }, 'This session talks to a fake phone. Use these controls to play the phone and its contacts.'),
-    simForm('sim-scan', 'Scan the QR', field('Phone number', { name: 'phone', type: 'tel', value: '+15550000001', required: true }),
+    simForm('sim-scan', 'Scan the QR', field('Phone number', { name: 'phone', type: 'tel', value: '+15557770000', required: true }),
       'Scan', (v) => ['scan', { phone: v.phone }]),
     simForm('sim-inbound', 'Receive a message', [
       field('From', { name: 'from', type: 'tel', value: '+15550001111', required: true }),
