@@ -123,6 +123,10 @@ func openSQLite(path string) (*DB, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", file, err)
 	}
 	sqlDB.SetMaxOpenConns(8)
+	// Keep every connection open: opening one costs far more than a query
+	// (pragmas), and database/sql's default of 2 idle connections closed and
+	// reopened them whenever three goroutines queried at once.
+	sqlDB.SetMaxIdleConns(8)
 	if file == ":memory:" || file == "" {
 		// Every connection to :memory: is a database of its own: keep
 		// exactly one, forever, or tables vanish between queries.
