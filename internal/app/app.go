@@ -59,6 +59,7 @@ type App struct {
 	// processes only (wire_session.go).
 	SessionManager *session.Manager
 
+	opts          Options
 	subscriptions []roleSubscription
 	loops         []loop
 	closers       []func() error
@@ -74,7 +75,11 @@ type loop struct {
 // New opens the stores and builds everything the role needs. Nothing runs
 // until Run.
 func New(ctx context.Context, role Role, cfg config.Config, logger *slog.Logger) (*App, error) {
-	a := &App{Role: role, Config: cfg, Logger: logger.With("role", string(role)), Metrics: observe.NewMetrics()}
+	return newApp(ctx, role, cfg, logger, Options{})
+}
+
+func newApp(ctx context.Context, role Role, cfg config.Config, logger *slog.Logger, opts Options) (*App, error) {
+	a := &App{Role: role, Config: cfg, Logger: logger.With("role", string(role)), Metrics: observe.NewMetrics(), opts: opts}
 	ok := false
 	defer func() {
 		if !ok {

@@ -32,7 +32,7 @@ func (a *App) wireSessions(ctx context.Context) error {
 	if !a.Role.runs(RoleSessionWorker) {
 		return nil
 	}
-	wm, err := whatsmeow.New(ctx, whatsmeow.Config{}, a.DB, a.Logger)
+	wm, err := whatsmeow.New(ctx, whatsmeow.Config{ConfigureClient: a.opts.WhatsmeowClient}, a.DB, a.Logger)
 	if err != nil {
 		return fmt.Errorf("whatsmeow provider: %w", err)
 	}

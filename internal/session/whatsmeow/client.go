@@ -75,6 +75,9 @@ func newClient(p *Provider, ref session.Ref, sink session.EventSink, dev *wmstor
 	if p.cfg.MediaHTTPClient != nil {
 		cli.SetMediaHTTPClient(p.cfg.MediaHTTPClient)
 	}
+	if p.cfg.ConfigureClient != nil {
+		p.cfg.ConfigureClient(cli)
+	}
 	c := &client{p: p, ref: ref, sink: sink, cli: cli, qrReady: make(chan struct{})}
 	c.handlerID = cli.AddEventHandler(c.handle)
 	return c

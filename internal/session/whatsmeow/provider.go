@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	wm "go.mau.fi/whatsmeow"
 	"go.mau.fi/whatsmeow/store/sqlstore"
 
 	"github.com/wagate/wagate/internal/session"
@@ -33,6 +34,11 @@ type Config struct {
 	// PairClientName is the device name shown on the phone for pairing
 	// codes; WhatsApp accepts only "Browser (OS)" names (default "Chrome (Linux)").
 	PairClientName string
+	// ConfigureClient, if set, is applied to every new whatsmeow client
+	// after the HTTP clients above, before it connects. Tests and
+	// benchmarks point clients at a fake WhatsApp network with it
+	// (wafake.Network.Configure); production leaves it nil.
+	ConfigureClient func(*wm.Client)
 }
 
 func (c *Config) setDefaults() {
