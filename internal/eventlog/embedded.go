@@ -55,6 +55,7 @@ func NewEmbeddedLog(db *store.DB, cfg Config, logger *slog.Logger, m *observe.Me
 		return insertDeadLetter(ctx, db, sub, env, cause, attempts)
 	}
 	db.AfterCommit(l.wake.notify)
+	registerCursorLag(l.m.reg, db)
 	return l, nil
 }
 
@@ -267,23 +268,7 @@ func (l *EmbeddedLog) heartbeat(ctx context.Context, sub Subscription, lost cont
 			return
 		}
 		lastOK = time.Now()
-		l.samplePending(ctx, sub)
 	}
-}
-
-// samplePending updates the group's pending gauge: rows after its cursor.
-func (l *EmbeddedLog) samplePending(ctx context.Context, sub Subscription) {
-	q := `SELECT count(*) FROM outbox o JOIN consumer_cursors c ON c.subscriber = $1
-		WHERE o.stream = c.stream AND o.seq > c.seq`
-	if l.db.Dialect == store.Postgres {
-		q = `SELECT count(*) FROM outbox o JOIN consumer_cursors c ON c.subscriber = $1
-			WHERE o.stream = c.stream AND (o.tx_id, o.seq) > (c.tx_id::text::xid8, c.seq)`
-	}
-	var n int64
-	if err := l.db.SQL.QueryRowContext(ctx, q, sub.Name).Scan(&n); err != nil {
-		return
-	}
-	l.m.pending.WithLabelValues(sub.Name).Set(float64(n))
 }
 
 // position is a cursor: the last handled row's (tx_id, seq). tx_id is 0 on

@@ -1,11 +1,14 @@
 package eventlog
 
 import (
+	"context"
 	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wagate/wagate/internal/observe"
+	"github.com/wagate/wagate/internal/store"
 )
 
 // metrics are the event log's Prometheus collectors. Several runners in one
@@ -46,7 +49,7 @@ func newMetrics(m *observe.Metrics) *metrics {
 		}, []string{"subscriber"})),
 		pending: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "wagate_eventlog_stream_pending",
-			Help: "Entries a subscriber group has not acknowledged yet: the consumer group's pending entries (Redis) or the rows after its cursor (embedded). Sampled every ClaimIdle/3.",
+			Help: "Entries read by a Redis consumer group and not acknowledged yet, plus entries not read yet (the group's lag). Sampled every ClaimIdle/3.",
 		}, []string{"subscriber"})),
 		published: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wagate_eventlog_published_total",
@@ -67,4 +70,51 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 		panic(err)
 	}
 	return c
+}
+
+// cursorLag reports, when scraped, how many outbox rows each embedded
+// consumer group has not handled yet (the rows after its cursor).
+type cursorLag struct {
+	db   *store.DB
+	desc *prometheus.Desc
+}
+
+func registerCursorLag(reg prometheus.Registerer, db *store.DB) {
+	c := &cursorLag{db: db, desc: prometheus.NewDesc("wagate_eventlog_cursor_lag",
+		"Outbox rows an embedded consumer group has not handled yet.", []string{"subscriber"}, nil)}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			panic(err)
+		}
+	}
+}
+
+func (c *cursorLag) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *cursorLag) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	q := `SELECT c.subscriber, (SELECT count(*) FROM outbox o WHERE o.stream = c.stream AND o.seq > c.seq)
+		FROM consumer_cursors c`
+	if c.db.Dialect == store.Postgres {
+		q = `SELECT c.subscriber, (SELECT count(*) FROM outbox o
+			WHERE o.stream = c.stream AND (o.tx_id, o.seq) > (c.tx_id::text::xid8, c.seq))
+			FROM consumer_cursors c`
+	}
+	rows, err := c.db.SQL.QueryContext(ctx, q)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.desc, err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			ch <- prometheus.NewInvalidMetric(c.desc, err)
+			return
+		}
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), name)
+	}
 }

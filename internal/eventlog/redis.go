@@ -282,8 +282,12 @@ func (g *group) heartbeat(ctx context.Context) {
 				g.log.Warn("heartbeat pending entries", "error", err)
 			}
 		}
-		if p, err := g.l.rdb.XPending(ctx, g.key, g.sub.Name).Result(); err == nil {
-			g.l.m.pending.WithLabelValues(g.sub.Name).Set(float64(p.Count))
+		if groups, err := g.l.rdb.XInfoGroups(ctx, g.key).Result(); err == nil {
+			for _, info := range groups {
+				if info.Name == g.sub.Name {
+					g.l.m.pending.WithLabelValues(g.sub.Name).Set(float64(info.Pending + max(info.Lag, 0)))
+				}
+			}
 		}
 	}
 }

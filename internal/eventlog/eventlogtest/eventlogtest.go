@@ -26,7 +26,7 @@ func Config() eventlog.Config {
 		BatchSize:      100,
 		PollInterval:   50 * time.Millisecond,
 		ClaimIdle:      time.Second,
-		ReplayInterval: 50 * time.Millisecond,
+		ReplayInterval: 200 * time.Millisecond,
 		ConsumerName:   "eventlogtest-" + eventlog.NewID(),
 	}
 }
