@@ -25,9 +25,13 @@ func TestSendRequestValidation(t *testing.T) {
 		{"GroupJID", SendRequest{To: "120363025246125888@g.us", Text: "hi all"}, wa.TypeText,
 			func(d draft) bool { return d.chatJID == "120363025246125888@g.us" }},
 		{"ImageBase64WithDataPrefix", SendRequest{To: alice, Image: &MediaInput{Base64: "data:image/png;base64," + png, Mimetype: "image/png"}}, wa.TypeImage,
-			func(d draft) bool { return string(d.inline) == "\x89PNG fake image" && d.content.Size == int64(len(d.inline)) }},
+			func(d draft) bool {
+				return string(d.inline) == "\x89PNG fake image" && d.content.Size == int64(len(d.inline))
+			}},
 		{"VoiceNote", SendRequest{To: alice, Audio: &MediaInput{URL: "https://cdn.example/v.ogg", Mimetype: "audio/ogg; codecs=opus", VoiceNote: true}}, wa.TypeAudio,
-			func(d draft) bool { return d.content.VoiceNote && d.inline == nil && d.content.URL == "https://cdn.example/v.ogg" }},
+			func(d draft) bool {
+				return d.content.VoiceNote && d.inline == nil && d.content.URL == "https://cdn.example/v.ogg"
+			}},
 		{"DocumentAnyMimetype", SendRequest{To: alice, Document: &MediaInput{URL: "https://x.example/a.pdf", Mimetype: "application/pdf", Filename: "a.pdf"}}, wa.TypeDocument,
 			func(d draft) bool { return d.content.Filename == "a.pdf" }},
 		{"Location", SendRequest{To: alice, Location: &LocationInput{Latitude: -33.9, Longitude: 151.2, Name: "Sydney"}}, wa.TypeLocation,
