@@ -196,6 +196,24 @@ func TestHTTP(t *testing.T) {
 			}
 		})
 
+		t.Run("MediaIsStreamedSafely", func(t *testing.T) {
+			for _, tc := range []struct{ kind, mimetype, disposition string }{
+				{"image", "image/png", "inline"},
+				{"document", "text/html", "attachment"},
+			} {
+				body := `{"to":"+15550001111","` + tc.kind + `":{"base64":"` + base64.StdEncoding.EncodeToString([]byte("<b>hi</b>")) +
+					`","mimetype":"` + tc.mimetype + `","filename":"f.x"}}`
+				m := call(t, ts, tenantA, "POST", "/sessions/"+sessionA+"/messages", body).json(t)
+				r := call(t, ts, tenantA, "GET", "/sessions/"+sessionA+"/messages/"+m["id"].(string)+"/media", "")
+				if r.status != 200 || string(r.body) != "<b>hi</b>" || r.header.Get("Content-Type") != tc.mimetype ||
+					!strings.HasPrefix(r.header.Get("Content-Disposition"), tc.disposition) ||
+					!strings.Contains(r.header.Get("Content-Security-Policy"), "sandbox") {
+					t.Fatalf("%s: %d %q %v", tc.kind, r.status, r.body, r.header)
+				}
+			}
+			wantProblem(t, call(t, ts, tenantB, "GET", "/sessions/"+sessionA+"/messages/x/media", ""), 404, "")
+		})
+
 		t.Run("OpenAPIDescribesTheEndpoints", func(t *testing.T) {
 			doc := string(call(t, ts, "", "GET", "/openapi.json", "").body)
 			for _, p := range []string{`"/sessions/{id}/messages"`, `"/chats/{jid}/messages"`, `"/chats"`, `"/chats/{jid}/read"`, `"/sessions/{id}/messages/{messageId}/media"`} {
