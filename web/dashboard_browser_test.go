@@ -158,6 +158,17 @@ func TestDashboardEndToEnd(t *testing.T) {
 		}
 	}
 
+	// The list's badges follow the session live.
+	b.run(t, "open the session list", chromedp.Navigate(base+"/#/sessions"),
+		chromedp.WaitVisible(chromedp.CSS(`#sessions-list [data-session-id="`+sessionID+`"]`)))
+	badge := `document.querySelector('#sessions-list [data-session-id="` + sessionID + `"] .badge').dataset.status`
+	b.waitFor(t, "a connected badge", badge+` === "connected"`)
+	apiCall(t, b, base, http.MethodPost, "/sessions/"+sessionID+"/stop", nil, nil)
+	b.waitFor(t, "the badge to turn disconnected", badge+` === "disconnected"`)
+	apiCall(t, b, base, http.MethodPost, "/sessions/"+sessionID+"/start", nil, nil)
+	b.waitFor(t, "the badge to turn connected again", badge+` === "connected"`)
+	b.screenshot(t, "sessions")
+
 	b.run(t, "create an API key",
 		chromedp.Navigate(base+"/#/keys"),
 		chromedp.WaitVisible(chromedp.CSS("#create-key")),

@@ -150,8 +150,8 @@ async function openChat(box, id, jid, chatList) {
   const byMsgId = new Map(); // WhatsApp message id → element
   // Events can outrun the HTTP answer that tells us a message's id:
   // remember what we heard and apply it when the element appears.
-  const earlyById = new Map();
-  const earlyByMsgId = new Map();
+  const earlyById = new Map(); // id → {status, messageId, error}
+  const earlyByMsgId = new Map(); // messageId → [statuses, in arrival order]
   let cursor = null;
   let loading = false;
   let done = false;
@@ -189,7 +189,7 @@ async function openChat(box, id, jid, chatList) {
       const early = earlyByMsgId.get(m.messageId);
       if (early) {
         earlyByMsgId.delete(m.messageId);
-        setStatus(el, early);
+        early.forEach((status) => setStatus(el, status)); // in arrival order
       }
     }
   };
@@ -272,6 +272,9 @@ async function openChat(box, id, jid, chatList) {
     },
     onEvent(env) {
       const d = env.data || {};
+      // Outgoing-message events name their chat: ignore other chats' (and
+      // so never remember their early statuses).
+      if (env.type.startsWith('message.') && env.type !== 'message.received' && d.chatJid && d.chatJid !== jid) return;
       switch (env.type) {
         case 'message.received':
           if (d.message?.chatJid === jid && append(d.message)) markRead();
@@ -299,7 +302,7 @@ async function openChat(box, id, jid, chatList) {
           for (const mid of d.messageIds || []) {
             const el = byMsgId.get(mid);
             if (el) setStatus(el, d.status);
-            else if (RANK[d.status] > (RANK[earlyByMsgId.get(mid)] ?? -1)) earlyByMsgId.set(mid, d.status);
+            else earlyByMsgId.set(mid, [...(earlyByMsgId.get(mid) || []), d.status]);
           }
           break;
         default:

@@ -36,7 +36,7 @@ function statusFromEvent(env) {
 
 function providerOptions(config) {
   const opts = [h('option', { value: 'whatsmeow' }, 'WhatsApp (scan a QR code)')];
-  if (config.simulator) opts.unshift(h('option', { value: 'simulator' }, 'Simulator (fake phone, for testing)'));
+  if (config.simulator) opts.push(h('option', { value: 'simulator' }, 'Simulator (fake phone, for testing)'));
   return opts;
 }
 
