@@ -25,6 +25,9 @@ type APIConfig struct {
 	// the worker (default 20s); PairCodePoll is its polling period
 	// (default 100ms).
 	PairCodeWait, PairCodePoll time.Duration
+	// Cloud stores the credentials of "cloud" sessions; without it the
+	// cloud provider cannot be chosen.
+	Cloud CloudCredentials
 }
 
 // API serves the session endpoints. It never talks to a provider: it
@@ -73,8 +76,9 @@ var security = []map[string][]string{{"bearer": {}}, {"apiKey": {}}}
 
 type createInput struct {
 	Body *struct {
-		Name     string `json:"name,omitempty" maxLength:"100" doc:"A label for the session"`
-		Provider string `json:"provider,omitempty" doc:"whatsmeow (default) or simulator (only with WAGATE_SIMULATOR=true)"`
+		Name     string         `json:"name,omitempty" maxLength:"100" doc:"A label for the session"`
+		Provider string         `json:"provider,omitempty" doc:"whatsmeow (default), cloud (Meta's WhatsApp Cloud API; needs the cloud object) or simulator (only with WAGATE_SIMULATOR=true)"`
+		Cloud    *CloudSettings `json:"cloud,omitempty" doc:"Cloud API credentials, for provider cloud only; stored encrypted, never returned"`
 	}
 }
 
@@ -197,8 +201,9 @@ func (a *API) create(ctx context.Context, in *createInput) (*createOutput, error
 		return nil, err
 	}
 	var name, provider string
+	var cloud *CloudSettings
 	if in.Body != nil {
-		name, provider = in.Body.Name, in.Body.Provider
+		name, provider, cloud = in.Body.Name, in.Body.Provider, in.Body.Cloud
 	}
 	if provider == "" {
 		provider = a.cfg.Providers[0]
@@ -207,11 +212,15 @@ func (a *API) create(ctx context.Context, in *createInput) (*createOutput, error
 		return nil, ErrUnknownProvider.WithMessage("provider %q is not available; use one of: %s",
 			provider, strings.Join(a.cfg.Providers, ", "))
 	}
+	settings, err := a.cloudSetup(provider, cloud)
+	if err != nil {
+		return nil, err
+	}
 	sess, err := NewSession(eventlog.NewID(), p.TenantID, name, provider, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	if err := a.store.Create(ctx, sess); err != nil {
+	if err := a.store.Create(ctx, sess, settings); err != nil {
 		return nil, err
 	}
 	out := &createOutput{}

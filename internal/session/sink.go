@@ -77,7 +77,8 @@ func (s *sink) Receipt(r wa.Receipt) {
 	if s.dead.Load() || len(r.MessageIDs) == 0 {
 		return
 	}
-	s.publish(wa.MessageStatusUpdated{ChatJID: r.ChatJID, MessageIDs: r.MessageIDs, Status: r.Type, Timestamp: r.Timestamp})
+	s.publish(wa.MessageStatusUpdated{ChatJID: r.ChatJID, MessageIDs: r.MessageIDs, Status: r.Type, Timestamp: r.Timestamp,
+		Reason: r.Reason, Error: r.Error})
 }
 
 // HistorySync implements EventSink.

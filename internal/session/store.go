@@ -33,8 +33,9 @@ func (s *Store) DB() *store.DB { return s.db }
 const sessionColumns = `id, tenant_id, name, provider, status, phone, disconnect_reason,
 	qr, qr_expires_at, want_running, created_at, updated_at, deleted_at`
 
-// Create saves a new session with its events and commands.
-func (s *Store) Create(ctx context.Context, sess *Session) error {
+// Create saves a new session with its events and commands. Each also
+// function writes in the same transaction (a provider's settings).
+func (s *Store) Create(ctx context.Context, sess *Session, also ...func(context.Context, *sql.Tx, *Session) error) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		v := sess.Snapshot()
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`)
@@ -46,6 +47,14 @@ func (s *Store) Create(ctx context.Context, sess *Session) error {
 				return apperr.Conflict("session-exists", "a session with this id already exists")
 			}
 			return fmt.Errorf("insert session %s: %w", v.ID, err)
+		}
+		for _, fn := range also {
+			if fn == nil {
+				continue
+			}
+			if err := fn(ctx, tx, sess); err != nil {
+				return err
+			}
 		}
 		return appendRecorded(ctx, tx, sess)
 	})

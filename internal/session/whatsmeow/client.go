@@ -107,7 +107,7 @@ func (c *client) handle(evt any) {
 		c.showQRs(v.Codes)
 	case *events.PairSuccess:
 		c.stopQR()
-		if err := c.p.devices.Put(context.Background(), c.ref, session.ProviderWhatsmeow, v.ID.ToNonAD().String()); err != nil {
+		if err := c.p.devices.Put(context.Background(), c.ref, session.ProviderWhatsmeow, v.ID.String()); err != nil {
 			c.p.log.Error("store paired device", "session", c.ref.SessionID, "error", err)
 		}
 	case *events.Connected, *events.KeepAliveRestored:
