@@ -204,3 +204,42 @@ func testLog(t *testing.T) *slog.Logger {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// TestQRTimeoutAgainstFakeWhatsApp: codes nobody scans run out, the login
+// socket closes and the session ends disconnected/qr_timeout for good.
+func TestQRTimeoutAgainstFakeWhatsApp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	n, err := wafake.Start(wafake.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	db := testenv.OpenDB(t, store.SQLite)
+	hc := n.HTTPClient()
+	p, err := New(ctx, Config{PreLoginHTTPClient: hc, WebsocketHTTPClient: hc,
+		QRFirstTimeout: 100 * time.Millisecond, QRTimeout: 30 * time.Millisecond}, db, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := session.NewStore(db)
+	mgr, err := session.NewManager(session.ManagerConfig{Store: st, Providers: []session.Provider{p}}, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mgr.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	eventlogtest.StartEmbedded(t, db, mgr.Subscription())
+
+	sess, _ := session.NewSession(eventlog.NewID(), "tenant", "", session.ProviderWhatsmeow, time.Now())
+	if err := st.Create(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	waitOutbox(t, db, sess.ID(), session.EventDisconnected, func(data string) bool { return data == `{"reason":"qr_timeout"}` })
+	if n := countOutbox(t, db, sess.ID(), session.EventQRUpdated); n < 2 {
+		t.Fatalf("QR codes rotate before the timeout; saw %d", n)
+	}
+	eventlogtest.Eventually(t, 30*time.Second, func() bool { return len(mgr.Running()) == 0 }, "the session stops running")
+}
