@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -50,6 +52,19 @@ func TestDashboardEndToEnd(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#create-session")))
 	b.waitFor(t, "the user's email in the header", `document.getElementById("me-email").textContent === `+jsString(email))
 	b.waitFor(t, "live events", `document.getElementById("live").dataset.state === "live"`)
+
+	// An expired or rejected access token is refreshed with the refresh
+	// token, and the rotated pair replaces the old one.
+	before := eval[string](t, b, `JSON.parse(sessionStorage.getItem("wagate.tokens")).refresh`)
+	eval[bool](t, b, `(() => { const t = JSON.parse(sessionStorage.getItem("wagate.tokens")); t.access = "not-a-token"; t.expiresAt = Date.now() + 600000; sessionStorage.setItem("wagate.tokens", JSON.stringify(t)); return true; })()`)
+	b.run(t, "reload with a rejected access token", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#create-session")))
+	b.waitFor(t, "a rotated token pair", `JSON.parse(sessionStorage.getItem("wagate.tokens")).refresh !== `+jsString(before))
+	b.waitFor(t, "the session list", `document.getElementById("no-sessions") !== null`)
+	eval[bool](t, b, `(() => { const t = JSON.parse(sessionStorage.getItem("wagate.tokens")); t.expiresAt = 0; sessionStorage.setItem("wagate.tokens", JSON.stringify(t)); return true; })()`)
+	before = eval[string](t, b, `JSON.parse(sessionStorage.getItem("wagate.tokens")).refresh`)
+	b.run(t, "reload with an expired access token", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#create-session")))
+	b.waitFor(t, "another rotated pair", `JSON.parse(sessionStorage.getItem("wagate.tokens")).refresh !== `+jsString(before))
+	b.waitFor(t, "live events after the refresh", `document.getElementById("live").dataset.state === "live"`)
 
 	b.run(t, "create a simulator session",
 		chromedp.SendKeys(chromedp.CSS(`#create-session input[name=name]`), "Support line"),
@@ -114,6 +129,21 @@ func TestDashboardEndToEnd(t *testing.T) {
 	if text := eval[string](t, b, `document.querySelector("#messages .msg.out .text").textContent`); text != "Hello from the dashboard" {
 		t.Errorf("sent bubble says %q", text)
 	}
+
+	// An image goes as base64 from the file picker.
+	img := filepath.Join(t.TempDir(), "dot.png")
+	if err := os.WriteFile(img, onePixelPNG, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.run(t, "send an image",
+		chromedp.SetUploadFiles(chromedp.CSS("#attach"), []string{img}),
+		chromedp.WaitVisible(chromedp.CSS("#attachment")),
+		chromedp.SendKeys(chromedp.CSS("#compose-text"), "a dot"),
+		chromedp.Click(chromedp.CSS("#send")))
+	b.waitFor(t, "the image bubble to be sent", `(() => {
+		const m = [...document.querySelectorAll("#messages .msg.out")].find((e) => e.textContent.includes("Image: dot.png"));
+		return m && ["sent", "delivered", "read"].includes(m.dataset.status) && m.textContent.includes("a dot");
+	})()`)
 
 	// Contacts write back, from outside the page: the messages appear live.
 	apiCall(t, b, base, http.MethodPost, "/simulator/sessions/"+sessionID+"/inbound",
@@ -273,4 +303,13 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// onePixelPNG is a valid 1×1 PNG.
+var onePixelPNG = []byte{
+	0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+	0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+	0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x60, 0x60, 0x60, 0xf8,
+	0x0f, 0x00, 0x01, 0x04, 0x01, 0x00, 0x5f, 0xe5, 0xc3, 0x4b, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+	0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 }
