@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ import (
 func TestDashboardEndToEnd(t *testing.T) {
 	t.Parallel()
 	mailbox := startMailbox(t)
-	base := startWagate(t, map[string]string{"WAGATE_SMTP_URL": mailbox.URL})
+	base, _ := startWagate(t, map[string]string{"WAGATE_SMTP_URL": mailbox.URL})
 	b := newTab(t, 1280, 860)
 	const email, password = "ada@example.com", "correct horse battery"
 
@@ -312,4 +313,45 @@ var onePixelPNG = []byte{
 	0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x60, 0x60, 0x60, 0xf8,
 	0x0f, 0x00, 0x01, 0x04, 0x01, 0x00, 0x5f, 0xe5, 0xc3, 0x4b, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
 	0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+}
+
+// TestSignUpWithoutMailServer is the newcomer's path in embedded mode: no
+// SMTP, so the page points at the server log, where the link is.
+func TestSignUpWithoutMailServer(t *testing.T) {
+	t.Parallel()
+	base, logs := startWagate(t, nil)
+	b := newTab(t, 1024, 768)
+	const email, password = "grace@example.com", "another long password"
+
+	b.run(t, "sign up",
+		chromedp.Navigate(base+"/#/signup"),
+		chromedp.WaitVisible(chromedp.CSS("#signup-form")),
+		chromedp.SendKeys(chromedp.CSS(`#signup-form input[name=email]`), email),
+		chromedp.SendKeys(chromedp.CSS(`#signup-form input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`#signup-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("#signup-done")))
+	hint := eval[string](t, b, `document.getElementById("mail-hint").textContent`)
+	if !strings.Contains(hint, "server log") {
+		t.Errorf("the page does not say where the link is: %q", hint)
+	}
+
+	var link string
+	waitUntil(t, "the link in the server log", func() bool {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "no SMTP server configured") && strings.Contains(line, email) {
+				link = linkRE.FindString(line)
+			}
+		}
+		return link != ""
+	})
+	// The page also takes the bare token.
+	token := link[strings.Index(link, "token=")+len("token="):]
+	b.run(t, "verify with the token from the log",
+		chromedp.SendKeys(chromedp.CSS(`#verify-form input[name=token]`), token),
+		chromedp.Click(chromedp.CSS(`#verify-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=email]`), email),
+		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("#create-session")))
 }

@@ -237,10 +237,10 @@ func freeAddr(t *testing.T) string {
 }
 
 // startWagate runs a real `wagate serve` (SQLite in a temp dir, simulator
-// on) and returns its base URL. env adds or overrides WAGATE_* variables;
+// on) and returns its base URL and its log. env adds or overrides WAGATE_* variables;
 // the process environment is not read, so a developer's settings cannot
 // leak in.
-func startWagate(t *testing.T, env map[string]string) string {
+func startWagate(t *testing.T, env map[string]string) (string, *syncBuffer) {
 	t.Helper()
 	addr := freeAddr(t)
 	dir := t.TempDir()
@@ -291,7 +291,7 @@ func startWagate(t *testing.T, env map[string]string) string {
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				return base
+				return base, logs
 			}
 		}
 		if time.Now().After(deadline) {

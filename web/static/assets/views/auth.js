@@ -6,8 +6,8 @@ import { busy, field, formData, h, replace, toast } from '../dom.js';
 function mailHint(config) {
   return config.mailLogged
     ? h('p', { class: 'hint', id: 'mail-hint' },
-      'This server has no SMTP configured, so nothing is mailed: the verification link is written to the server log ',
-      '(an INFO line with a link containing "token="). Open that link, or paste it here.')
+      'This server has no SMTP configured, so nothing is mailed: the verification link is in the server log, ',
+      'on the INFO line "mail not sent: no SMTP server configured" (its link field). Open that link, or paste it here.')
     : h('p', { class: 'hint', id: 'mail-hint' }, 'Open the link in the email, or paste it (or just its token) here.');
 }
 
