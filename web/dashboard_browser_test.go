@@ -315,9 +315,9 @@ var onePixelPNG = []byte{
 	0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 }
 
-// TestSignUpWithoutMailServer is the newcomer's path in embedded mode: no
+// TestAccountWithoutMailServer is the newcomer's path in embedded mode: no
 // SMTP, so the page points at the server log, where the link is.
-func TestSignUpWithoutMailServer(t *testing.T) {
+func TestAccountWithoutMailServer(t *testing.T) {
 	t.Parallel()
 	base, logs := startWagate(t, nil)
 	b := newTab(t, 1024, 768)
@@ -352,6 +352,38 @@ func TestSignUpWithoutMailServer(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#login-form")),
 		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=email]`), email),
 		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=password]`), password),
+		chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("#create-session")))
+
+	// A forgotten password: the reset link is in the log too, and the
+	// page's reset form takes the whole link.
+	const newPassword = "a brand new password"
+	b.run(t, "ask for a reset link",
+		chromedp.Click(chromedp.CSS("#logout")),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.Click(chromedp.CSS(`a[href="#/forgot"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#forgot-form")),
+		chromedp.SendKeys(chromedp.CSS(`#forgot-form input[name=email]`), email),
+		chromedp.Click(chromedp.CSS(`#forgot-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("#forgot-done")))
+	var resetLink string
+	waitUntil(t, "the reset link in the server log", func() bool {
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "no SMTP server configured") && strings.Contains(line, email) && strings.Contains(line, "/reset") {
+				resetLink = linkRE.FindString(line)
+			}
+		}
+		return resetLink != ""
+	})
+	b.run(t, "set a new password and log in with it",
+		chromedp.Navigate(base+"/#/reset"),
+		chromedp.WaitVisible(chromedp.CSS("#reset-form")),
+		chromedp.SendKeys(chromedp.CSS(`#reset-form input[name=token]`), resetLink),
+		chromedp.SendKeys(chromedp.CSS(`#reset-form input[name=password]`), newPassword),
+		chromedp.Click(chromedp.CSS(`#reset-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=email]`), email),
+		chromedp.SendKeys(chromedp.CSS(`#login-form input[name=password]`), newPassword),
 		chromedp.Click(chromedp.CSS(`#login-form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS("#create-session")))
 }

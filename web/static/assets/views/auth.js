@@ -108,7 +108,7 @@ export async function verify(main, _params, { config, go }) {
 
 /** forgot asks for a password reset link. */
 export async function forgot(main, _params, { config }) {
-  const form = h('form', {},
+  const form = h('form', { id: 'forgot-form' },
     field('Email', { name: 'email', type: 'email', autocomplete: 'email', required: true, autofocus: true }),
     h('p', { class: 'error', role: 'alert' }),
     h('button', { type: 'submit', class: 'primary' }, 'Send reset link'));
@@ -117,7 +117,7 @@ export async function forgot(main, _params, { config }) {
     busy(form, async () => {
       await api.post('/auth/password/forgot', { email: formData(form).email }, { auth: false });
       replace(main, card('Check your email',
-        h('p', {}, 'If an account exists for that address, a reset link is on its way.'),
+        h('p', { id: 'forgot-done' }, 'If an account exists for that address, a reset link is on its way.'),
         config.mailLogged ? h('p', { class: 'hint' }, 'This server has no SMTP configured: the link is in the server log.') : null,
         h('a', { href: '#/reset' }, 'I have a reset token')));
     });
@@ -127,7 +127,7 @@ export async function forgot(main, _params, { config }) {
 
 /** reset sets a new password with the mailed link (or its token). */
 export async function reset(main, _params, { go }) {
-  const form = h('form', {},
+  const form = h('form', { id: 'reset-form' },
     field('Reset link or token', { name: 'token', required: true, autocomplete: 'off' }),
     field('New password (8 characters or more)', { name: 'password', type: 'password', autocomplete: 'new-password', minlength: 8, maxlength: 256, required: true }),
     h('p', { class: 'error', role: 'alert' }),
