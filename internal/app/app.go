@@ -143,6 +143,9 @@ func (a *App) wire(ctx context.Context) error {
 	if err := a.wireMessaging(ctx); err != nil {
 		return err
 	}
+	if err := a.wireCloud(ctx); err != nil {
+		return err
+	}
 	if err := a.wireAuth(ctx); err != nil {
 		return err
 	}

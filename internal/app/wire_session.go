@@ -17,11 +17,15 @@ import (
 func (a *App) wireSessions(ctx context.Context) error {
 	sessions := session.NewStore(a.DB)
 	if a.Role.runs(RoleAPI) {
-		providers := []string{session.ProviderWhatsmeow}
+		providers := []string{session.ProviderWhatsmeow, session.ProviderCloud}
 		if a.Config.Simulator {
 			providers = append(providers, session.ProviderSimulator)
 		}
-		session.NewAPI(sessions, session.APIConfig{Providers: providers}).Register(a.HTTP.API)
+		cloudCreds, err := a.cloudStore()
+		if err != nil {
+			return err
+		}
+		session.NewAPI(sessions, session.APIConfig{Providers: providers, Cloud: cloudCreds}).Register(a.HTTP.API)
 		if err := a.Metrics.Registry.Register(session.NewStatusCollector(sessions, a.Logger)); err != nil {
 			return fmt.Errorf("session metrics: %w", err)
 		}
@@ -36,7 +40,11 @@ func (a *App) wireSessions(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("whatsmeow provider: %w", err)
 	}
-	providers := []session.Provider{wm}
+	cp, err := a.cloudProvider()
+	if err != nil {
+		return err
+	}
+	providers := []session.Provider{wm, cp}
 	var sim *simulator.Provider
 	if a.Config.Simulator {
 		sim = simulator.New(simulator.Config{}, a.DB, a.Logger)
@@ -51,7 +59,7 @@ func (a *App) wireSessions(ctx context.Context) error {
 		return err
 	}
 	a.SessionManager = mgr
-	a.subscribe(RoleSessionWorker, mgr.Subscription())
+	a.subscribe(RoleSessionWorker, mgr.Subscription(), mgr.Routed(cp.Subscription()))
 	if sim != nil {
 		a.subscribe(RoleSessionWorker, mgr.Routed(sim.Subscription()))
 	}

@@ -278,6 +278,8 @@ func (i *Ingester) receipt(ctx context.Context, env eventlog.Envelope, ev wa.Mes
 		status = StatusDelivered
 	case wa.ReceiptRead:
 		status = StatusRead
+	case wa.ReceiptFailed:
+		return i.failed(ctx, env, ev)
 	default:
 		i.logger.WarnContext(ctx, "ignoring receipt of unknown type", "eventId", env.ID, "status", string(ev.Status))
 		return nil

@@ -54,6 +54,12 @@ func (w *Worker) send(ctx context.Context, j sendJob) (parked bool, err error) {
 		return false, w.fail(ctx, j, ReasonInvalidRecipient, err.Error())
 	case errors.Is(err, ErrSessionNotConnected):
 		return w.retryOrFail(ctx, j, ReasonNotConnected, err)
+	case isProviderFailure(err):
+		pf, _ := asProviderFailure(err)
+		if pf.Retryable() {
+			return w.retryOrFail(ctx, j, FailReason(pf.FailReason()), err)
+		}
+		return false, w.fail(ctx, j, FailReason(pf.FailReason()), err.Error())
 	case isPermanent(err):
 		return false, w.fail(ctx, j, ReasonProviderError, err.Error())
 	default:

@@ -65,12 +65,16 @@ type MessageFailed struct {
 // EventType implements eventlog.Event.
 func (MessageFailed) EventType() string { return EventMessageFailed }
 
-// MessageStatusUpdated is emitted for delivery and read receipts.
+// MessageStatusUpdated is emitted for delivery and read receipts, and for
+// messages that failed after the provider accepted them (Status failed).
 type MessageStatusUpdated struct {
 	ChatJID    string      `json:"chatJid"`
 	MessageIDs []string    `json:"messageIds"`
 	Status     ReceiptType `json:"status"`
 	Timestamp  time.Time   `json:"timestamp"`
+	// Reason and Error are set when Status is failed.
+	Reason string `json:"reason,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // EventType implements eventlog.Event.

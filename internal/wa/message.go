@@ -92,6 +92,9 @@ type ReceiptType string
 const (
 	ReceiptDelivered ReceiptType = "delivered"
 	ReceiptRead      ReceiptType = "read"
+	// ReceiptFailed: a message the provider accepted could not be delivered
+	// after all (the Cloud API reports it asynchronously); Reason says why.
+	ReceiptFailed ReceiptType = "failed"
 )
 
 // Receipt reports that messages reached or were read by the other side.
@@ -100,6 +103,10 @@ type Receipt struct {
 	MessageIDs []string    `json:"messageIds"`
 	Type       ReceiptType `json:"type"`
 	Timestamp  time.Time   `json:"timestamp"`
+	// Reason and Error describe a failed receipt: a stable message.failed
+	// reason code and the provider's explanation.
+	Reason string `json:"reason,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // HistoryChat is one chat of a history sync with a slice of its messages.

@@ -79,8 +79,10 @@ func (a *WebhookAPI) Register(api huma.API) {
 	}, a.verify)
 	huma.Register(api, huma.Operation{
 		OperationID: "cloudWebhookReceive", Method: http.MethodPost, Path: "/webhooks/messages", Tags: tags,
-		Summary:     "Cloud API webhook delivery (inbound messages, statuses)",
-		Description: "Receives Meta's whatsapp_business_account payloads. X-Hub-Signature-256 must be the HMAC-SHA256 of the raw body with the app secret of the session owning metadata.phone_number_id (401 otherwise). The payload is stored durably before the 200; repeated messages and statuses are recognised and change nothing.",
+		Summary: "Cloud API webhook delivery (inbound messages, statuses)",
+		// The signature covers the raw bytes; the handler parses them itself.
+		SkipValidateBody: true,
+		Description:      "Receives Meta's whatsapp_business_account payloads. X-Hub-Signature-256 must be the HMAC-SHA256 of the raw body with the app secret of the session owning metadata.phone_number_id (401 otherwise). The payload is stored durably before the 200; repeated messages and statuses are recognised and change nothing.",
 	}, a.receive)
 }
 

@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +18,12 @@ import (
 	"github.com/wagate/wagate/internal/wa"
 )
 
-func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+func quietLogger() *slog.Logger {
+	if os.Getenv("CLOUD_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
 
 // recordingSink is an EventSink that keeps what it was told.
 type recordingSink struct {
@@ -295,22 +302,9 @@ func TestMarkReadAndDownload(t *testing.T) {
 
 func TestGraphErrorFromNonJSON(t *testing.T) {
 	t.Parallel()
-	res := &http.Response{StatusCode: 502, Body: io.NopCloser(stringsReader("<html>bad gateway</html>"))}
+	res := &http.Response{StatusCode: 502, Body: io.NopCloser(strings.NewReader("<html>bad gateway</html>"))}
 	e := graphErrorFrom(res)
 	if e.Parsed || e.HTTPStatus != 502 || e.Error() == "" {
 		t.Fatalf("%+v", e)
 	}
-}
-
-func stringsReader(s string) io.Reader { return &stringReader{s: s} }
-
-type stringReader struct{ s string }
-
-func (r *stringReader) Read(p []byte) (int, error) {
-	if r.s == "" {
-		return 0, io.EOF
-	}
-	n := copy(p, r.s)
-	r.s = r.s[n:]
-	return n, nil
 }
