@@ -169,9 +169,10 @@ func (i *Ingester) live(ctx context.Context, env eventlog.Envelope, msgs []wa.Me
 	return nil
 }
 
-// history stores one chunk of a history sync in multi-row batches. Memory
-// is bounded by the chunk the event carries (the worker splits syncs into
-// chunks of at most 500 messages).
+// history stores one chunk of a history sync in one transaction: COPY on
+// PostgreSQL when none of its messages exists yet, multi-row inserts
+// otherwise (insertHistory). Memory is bounded by the chunk the event
+// carries (the worker splits syncs into chunks of at most 500 messages).
 func (i *Ingester) history(ctx context.Context, env eventlog.Envelope, ev wa.HistorySync, keys []struct {
 	Messages []wireMessage `json:"messages"`
 }) error {
@@ -201,8 +202,8 @@ func (i *Ingester) history(ctx context.Context, env eventlog.Envelope, ev wa.His
 	}
 	rows = dedupe(rows)
 	now := i.store.nowMs()
-	err := i.store.db.InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := insertMessages(ctx, tx, i.store.db.Dialect, env.TenantID, env.SessionID, rows, false, now); err != nil {
+	err := i.store.historyTx(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
+		if err := i.store.insertHistory(ctx, conn, tx, env.TenantID, env.SessionID, rows, now); err != nil {
 			return err
 		}
 		if err := upsertChats(ctx, tx, i.store.db.Dialect, env.TenantID, env.SessionID, mergeChatUpdates(chats), true, now); err != nil {
