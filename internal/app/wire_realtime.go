@@ -40,7 +40,7 @@ func (a *App) wireRealtime(ctx context.Context) error {
 			src = realtime.NewOutboxSource(a.DB, realtime.OutboxSourceConfig{Wake: wake}, a.Logger)
 		}
 		a.addLoop("realtime-hub", func(ctx context.Context) error { return hub.Run(ctx, src) })
-		replay := realtime.NewOutboxLog(a.DB, realtime.OutboxLogConfig{Published: a.Redis != nil})
+		replay := realtime.NewOutboxLog(a.DB, realtime.OutboxLogConfig{Distributed: a.Redis != nil})
 		a.HTTP.Mux.Handle("GET /ws/sessions", realtime.NewHandler(realtime.HandlerConfig{
 			ReplayWindow: a.Config.WSReplayWindow,
 		}, hub, replay, serverAuthenticator{a.HTTP}, a.Logger))

@@ -61,7 +61,7 @@ func (c *HandlerConfig) setDefaults() {
 // replayLog is where missed events come from (the outbox table).
 type replayLog interface {
 	locate(ctx context.Context, tenantID, eventID string, window time.Duration) (position, error)
-	after(ctx context.Context, f Filter, from position, limit int) ([]eventlog.Envelope, []position, error)
+	after(ctx context.Context, f Filter, from position, limit int) ([]row, error)
 	// positioned reports whether replayed positions compare with live
 	// frames' positions.
 	positioned() bool
@@ -225,30 +225,37 @@ func (h *Handler) replay(ctx context.Context, conn *websocket.Conn, sub *subscri
 	// Another API process may still be behind the one that sent since.
 	r.seen.add(req.since)
 	for {
-		envs, poss, err := h.log.after(ctx, req.filter, pos, h.cfg.ReplayBatch)
+		rows, err := h.log.after(ctx, req.filter, pos, h.cfg.ReplayBatch)
 		if err != nil {
 			return nil, err
 		}
-		for i, e := range envs {
+		for _, row := range rows {
 			select {
 			case <-sub.slow:
 				return nil, errSlow
 			default:
 			}
-			pos = poss[i]
-			if !eventlog.MatchType(req.filter.Types, e.Type) {
+			pos = row.pos
+			if !eventlog.MatchType(req.filter.Types, row.env.Type) {
 				continue
 			}
-			data, err := json.Marshal(e)
+			// Distributed mode: a row the dispatcher has not published is
+			// left to the live stream, unless this hub already handed it out
+			// (the dispatcher adds to the stream before it commits
+			// published_at). Replay thus never runs ahead of the stream.
+			if !r.positioned && !row.published && !h.hub.dispatched(row.env.ID) {
+				continue
+			}
+			data, err := json.Marshal(row.env)
 			if err != nil {
 				return nil, err
 			}
 			if err := h.write(ctx, conn, data); err != nil {
 				return nil, err
 			}
-			r.seen.add(e.ID)
+			r.seen.add(row.env.ID)
 		}
-		if len(envs) < h.cfg.ReplayBatch {
+		if len(rows) < h.cfg.ReplayBatch {
 			r.horizon = pos
 			return r, nil
 		}
@@ -352,6 +359,11 @@ func (r *recentIDs) add(id string) {
 	r.ring[r.next] = id
 	r.next = (r.next + 1) % len(r.ring)
 	r.set[id] = struct{}{}
+}
+
+func (r *recentIDs) has(id string) bool {
+	_, ok := r.set[id]
+	return ok
 }
 
 // skip reports whether id was already sent (and forgets it: the live queue

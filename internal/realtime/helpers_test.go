@@ -16,6 +16,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/wagate/wagate/internal/eventlog"
 	"github.com/wagate/wagate/internal/httpapi"
@@ -82,6 +83,10 @@ type setup struct {
 	source realtime.Source
 	// listener wraps the server's listener (small socket buffers).
 	listener func(net.Listener) net.Listener
+	// redis, when set, makes the hub follow the domain-events stream under
+	// prefix (distributed mode) instead of the outbox.
+	redis  *redis.Client
+	prefix string
 }
 
 // start runs a hub and the WebSocket endpoint behind the real middleware
@@ -95,7 +100,11 @@ func start(t *testing.T, db *store.DB, s setup) *bundle {
 		t.Fatal(err)
 	}
 	src := s.source
-	if src == nil {
+	switch {
+	case src != nil:
+	case s.redis != nil:
+		src = realtime.NewRedisSource(s.redis, realtime.RedisSourceConfig{Prefix: s.prefix, Block: time.Second}, logger)
+	default:
 		src = realtime.NewOutboxSource(db, realtime.OutboxSourceConfig{PollInterval: 10 * time.Millisecond}, logger)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -107,7 +116,7 @@ func start(t *testing.T, db *store.DB, s setup) *bundle {
 
 	var log *realtime.OutboxLog
 	if db != nil {
-		log = realtime.NewOutboxLog(db, realtime.OutboxLogConfig{})
+		log = realtime.NewOutboxLog(db, realtime.OutboxLogConfig{Distributed: s.redis != nil})
 	}
 	api := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", WithAPI: true}, logger, observe.NewMetrics())
 	api.SetAuthenticator(testTokens)

@@ -60,6 +60,9 @@ type Hub struct {
 
 	mu      sync.Mutex
 	tenants map[string]map[*subscriber]struct{}
+	// recent holds the ids of the events dispatched last, so a replay can
+	// tell an event this hub already handed out from one still to come.
+	recent  *recentIDs
 	stopped bool
 	// done is closed when the hub stops; connections then close with 1001.
 	done chan struct{}
@@ -69,6 +72,10 @@ type hubMetrics struct {
 	clients prometheus.Gauge
 	dropped *prometheus.CounterVec
 }
+
+// recentDispatched is how many dispatched event ids a hub remembers: enough
+// to cover the moment between the dispatcher's XADD and its commit.
+const recentDispatched = 8192
 
 // Reasons a connection is dropped, the label of the dropped counter.
 const (
@@ -83,6 +90,7 @@ func NewHub(cfg HubConfig, logger *slog.Logger, reg prometheus.Registerer) (*Hub
 		cfg:     cfg,
 		logger:  logger,
 		tenants: make(map[string]map[*subscriber]struct{}),
+		recent:  newRecentIDs(recentDispatched),
 		done:    make(chan struct{}),
 		metrics: hubMetrics{
 			clients: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -179,6 +187,7 @@ func (h *Hub) Publish(env eventlog.Envelope) { h.publish(env, position{}, false)
 func (h *Hub) publish(env eventlog.Envelope, pos position, hasPos bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.recent.add(env.ID)
 	var fr frame
 	for s := range h.tenants[env.TenantID] {
 		if !s.filter.Matches(env) {
@@ -219,6 +228,13 @@ func (h *Hub) stop() {
 		h.stopped = true
 		close(h.done)
 	}
+}
+
+// dispatched reports whether the hub already handed out the event.
+func (h *Hub) dispatched(id string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.recent.has(id)
 }
 
 // Clients reports how many connections the hub holds (for tests and

@@ -29,35 +29,42 @@ func (p position) after(o position) bool {
 	return p.txID > o.txID || (p.txID == o.txID && p.seq > o.seq)
 }
 
-const outboxColumns = `seq, id, type, tenant_id, session_id, occurred_at, data, trace_parent`
+const outboxColumns = `seq, CASE WHEN published_at IS NULL THEN 0 ELSE 1 END,
+	id, type, tenant_id, session_id, occurred_at, data, trace_parent`
 
-// scanOutbox reads rows selected as (tx_id, outboxColumns...), with the
-// position of each.
-func scanOutbox(rows *sql.Rows) ([]eventlog.Envelope, []position, error) {
+// row is an outbox row: the event, its position and whether the dispatcher
+// has marked it published (distributed mode).
+type row struct {
+	env       eventlog.Envelope
+	pos       position
+	published bool
+}
+
+// scanOutbox reads rows selected as (tx_id, outboxColumns...).
+func scanOutbox(rows *sql.Rows) ([]row, error) {
 	defer rows.Close()
-	var (
-		envs []eventlog.Envelope
-		poss []position
-	)
+	var out []row
 	for rows.Next() {
 		var (
-			e          eventlog.Envelope
-			p          position
+			r          row
+			published  int
 			occurredAt int64
 			data       string
 		)
-		if err := rows.Scan(&p.txID, &p.seq, &e.ID, &e.Type, &e.TenantID, &e.SessionID, &occurredAt, &data, &e.TraceParent); err != nil {
-			return nil, nil, fmt.Errorf("scan outbox row: %w", err)
+		e := &r.env
+		if err := rows.Scan(&r.pos.txID, &r.pos.seq, &published, &e.ID, &e.Type, &e.TenantID, &e.SessionID,
+			&occurredAt, &data, &e.TraceParent); err != nil {
+			return nil, fmt.Errorf("scan outbox row: %w", err)
 		}
+		r.published = published == 1
 		e.OccurredAt = store.FromMillis(occurredAt)
 		e.Data = json.RawMessage(data)
-		envs = append(envs, e)
-		poss = append(poss, p)
+		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read outbox rows: %w", err)
+		return nil, fmt.Errorf("read outbox rows: %w", err)
 	}
-	return envs, poss, nil
+	return out, nil
 }
 
 // txIDExpr is how each dialect selects the transaction id as a number.
@@ -68,6 +75,18 @@ func txIDExpr(d store.Dialect) string {
 	return `0`
 }
 
+// pgHorizon is the transaction id below which every transaction that can
+// write this database's outbox has finished. It is the statement snapshot's
+// oldest in-progress transaction, ignoring those known to run in another
+// database: pg_snapshot_xmin alone is cluster-wide, so a long transaction
+// elsewhere on the server would stall delivery here. A transaction whose
+// database cannot be told still holds the horizon back (safe side).
+const pgHorizon = `(SELECT COALESCE(min(x.xid), pg_snapshot_xmax(pg_current_snapshot()))
+	FROM pg_snapshot_xip(pg_current_snapshot()) AS x(xid)
+	WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+		WHERE a.backend_xid IS NOT NULL AND a.datname IS DISTINCT FROM current_database()
+		AND a.backend_xid::text::bigint = x.xid::text::bigint % 4294967296))`
+
 // afterClause selects rows strictly after p in log order, (tx_id, seq) when
 // byTx, else seq. It appends its arguments to args (numbering placeholders
 // after the ones already there) and returns the ORDER BY that goes with it.
@@ -76,21 +95,20 @@ func afterClause(byTx bool, p position, args []any) (where, order string, _ []an
 		n := len(args) + 1
 		// Only rows no in-flight transaction can precede: a late commit may
 		// carry a smaller (tx_id, seq) than rows visible now.
-		return fmt.Sprintf(`(tx_id, seq) > ($%d::bigint::text::xid8, $%d)
-			AND tx_id < pg_snapshot_xmin(pg_current_snapshot())`, n, n+1), `ORDER BY tx_id, seq`,
+		return fmt.Sprintf(`(tx_id, seq) > ($%d::bigint::text::xid8, $%d)`, n, n+1) + ` AND tx_id < ` + pgHorizon,
+			`ORDER BY tx_id, seq`,
 			append(args, p.txID, p.seq)
 	}
 	return fmt.Sprintf(`seq > $%d`, len(args)+1), `ORDER BY seq`, append(args, p.seq)
 }
 
 // OutboxLogConfig says how the hub is fed, so replay reads the outbox in
-// the order, and up to the horizon, the hub's live events follow.
+// the order its live events follow.
 type OutboxLogConfig struct {
-	// Published is set in distributed mode: the hub follows the Redis
-	// stream, so replay reads only rows the dispatcher has already
-	// published, in publish (seq) order, and never runs ahead of the
-	// stream. Otherwise replay reads rows exactly as OutboxSource does.
-	Published bool
+	// Distributed is set when the hub follows the Redis stream: replay
+	// then reads in seq order, the dispatcher's publishing order.
+	// Otherwise it reads exactly as OutboxSource does.
+	Distributed bool
 }
 
 // OutboxLog answers resume requests from the outbox table, which keeps every
@@ -109,11 +127,11 @@ func NewOutboxLog(db *store.DB, cfg OutboxLogConfig) *OutboxLog {
 
 // byTx reports whether replay orders by (tx_id, seq) — the embedded log on
 // PostgreSQL — rather than seq.
-func (l *OutboxLog) byTx() bool { return l.db.Dialect == store.Postgres && !l.cfg.Published }
+func (l *OutboxLog) byTx() bool { return l.db.Dialect == store.Postgres && !l.cfg.Distributed }
 
 // positioned reports whether replayed positions compare with the positions
 // of live frames (both come from the outbox in embedded mode).
-func (l *OutboxLog) positioned() bool { return !l.cfg.Published }
+func (l *OutboxLog) positioned() bool { return !l.cfg.Distributed }
 
 // errSinceTooOld is a since that cannot be honoured: unknown, of another
 // tenant, or older than the replay window.
@@ -143,15 +161,12 @@ func (l *OutboxLog) locate(ctx context.Context, tenantID, eventID string, window
 }
 
 // after returns up to limit of the tenant's domain events after from, in log
-// order, narrowed to f's session, with their positions; type filtering is
-// left to the caller so a page is never empty while rows remain.
-func (l *OutboxLog) after(ctx context.Context, f Filter, from position, limit int) ([]eventlog.Envelope, []position, error) {
+// order, narrowed to f's session; type filtering is left to the caller so a
+// page is never empty while rows remain.
+func (l *OutboxLog) after(ctx context.Context, f Filter, from position, limit int) ([]row, error) {
 	where, order, args := afterClause(l.byTx(), from, []any{eventlog.DomainEvents, f.TenantID})
 	q := `SELECT ` + txIDExpr(l.db.Dialect) + `, ` + outboxColumns + ` FROM outbox
 		WHERE stream = $1 AND tenant_id = $2 AND ` + where
-	if l.cfg.Published {
-		q += ` AND published_at IS NOT NULL`
-	}
 	if f.SessionID != "" {
 		args = append(args, f.SessionID)
 		q += fmt.Sprintf(` AND session_id = $%d`, len(args))
@@ -160,7 +175,7 @@ func (l *OutboxLog) after(ctx context.Context, f Filter, from position, limit in
 	q += fmt.Sprintf(` %s LIMIT $%d`, order, len(args))
 	rows, err := l.db.SQL.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("replay outbox for tenant %s: %w", f.TenantID, err)
+		return nil, fmt.Errorf("replay outbox for tenant %s: %w", f.TenantID, err)
 	}
 	return scanOutbox(rows)
 }
@@ -228,16 +243,13 @@ func (s *OutboxSource) runPositioned(ctx context.Context, emit func(eventlog.Env
 			started = err == nil
 		}
 		for started && err == nil {
-			var (
-				envs []eventlog.Envelope
-				poss []position
-			)
-			envs, poss, err = s.next(ctx, pos)
-			for i, e := range envs {
-				emit(e, poss[i])
-				pos = poss[i]
+			var rows []row
+			rows, err = s.next(ctx, pos)
+			for _, r := range rows {
+				emit(r.env, r.pos)
+				pos = r.pos
 			}
-			if len(envs) < s.cfg.BatchSize {
+			if len(rows) < s.cfg.BatchSize {
 				break
 			}
 		}
@@ -266,7 +278,7 @@ func (s *OutboxSource) end(ctx context.Context) (position, error) {
 	q := `SELECT ` + txIDExpr(s.db.Dialect) + `, seq FROM outbox WHERE stream = $1 ORDER BY seq DESC LIMIT 1`
 	if s.db.Dialect == store.Postgres {
 		q = `SELECT tx_id::text::bigint, seq FROM outbox
-			WHERE stream = $1 AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+			WHERE stream = $1 AND tx_id < ` + pgHorizon + `
 			ORDER BY tx_id DESC, seq DESC LIMIT 1`
 	}
 	err := s.db.SQL.QueryRowContext(ctx, q, eventlog.DomainEvents).Scan(&p.txID, &p.seq)
@@ -280,14 +292,14 @@ func (s *OutboxSource) end(ctx context.Context) (position, error) {
 }
 
 // next reads the rows after pos that no in-flight transaction can precede.
-func (s *OutboxSource) next(ctx context.Context, pos position) ([]eventlog.Envelope, []position, error) {
+func (s *OutboxSource) next(ctx context.Context, pos position) ([]row, error) {
 	where, order, args := afterClause(s.db.Dialect == store.Postgres, pos, []any{eventlog.DomainEvents})
 	q := `SELECT ` + txIDExpr(s.db.Dialect) + `, ` + outboxColumns + ` FROM outbox WHERE stream = $1 AND ` + where
 	args = append(args, s.cfg.BatchSize)
 	q += fmt.Sprintf(` %s LIMIT $%d`, order, len(args))
 	rows, err := s.db.SQL.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("follow outbox: %w", err)
+		return nil, fmt.Errorf("follow outbox: %w", err)
 	}
 	return scanOutbox(rows)
 }
