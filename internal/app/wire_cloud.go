@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wagate/wagate/internal/session"
 	"github.com/wagate/wagate/internal/session/cloud"
 )
 
@@ -36,8 +37,9 @@ func (a *App) cloudProvider() (*cloud.Provider, error) {
 	}, st, a.Logger), nil
 }
 
-// wireCloud serves Meta's webhook at GET/POST /webhooks/messages in API
-// processes and forgets accepted webhook items after cloud.SeenRetention.
+// wireCloud serves Meta's webhook at GET/POST /webhooks/messages and
+// PUT /sessions/{id}/cloud (credential rotation) in API processes, and
+// forgets accepted webhook items after cloud.SeenRetention.
 func (a *App) wireCloud(ctx context.Context) error {
 	if !a.Role.runs(RoleAPI) {
 		return nil
@@ -51,6 +53,7 @@ func (a *App) wireCloud(ctx context.Context) error {
 		return fmt.Errorf("cloud webhook: %w", err)
 	}
 	api.Register(a.HTTP.API)
+	cloud.NewSettingsAPI(session.NewStore(a.DB), st).Register(a.HTTP.API)
 	a.addLoop("cloud-cleanup", func(ctx context.Context) error {
 		t := time.NewTicker(time.Hour)
 		defer t.Stop()

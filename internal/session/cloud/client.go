@@ -143,6 +143,19 @@ func (c *client) check(ctx context.Context, creds credentials) {
 	}
 }
 
+// reconnect checks the credentials again (they changed); a client that is
+// not connecting or connected is left to the manager.
+func (c *client) reconnect(ctx context.Context) error {
+	c.mu.Lock()
+	running := c.state != offline && !c.closed
+	c.disconnectLocked()
+	c.mu.Unlock()
+	if !running {
+		return nil
+	}
+	return c.Connect(ctx)
+}
+
 // Disconnect implements session.Client.
 func (c *client) Disconnect() {
 	c.mu.Lock()

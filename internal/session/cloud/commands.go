@@ -15,3 +15,13 @@ type WebhookCommand struct {
 
 // EventType implements session.Event.
 func (WebhookCommand) EventType() string { return CommandWebhook }
+
+// CommandCredentialsChanged tells the worker running a cloud session that
+// its credentials were replaced: the client reconnects with them.
+const CommandCredentialsChanged = "cloud.credentialsChanged"
+
+// CredentialsChanged is the payload of CommandCredentialsChanged.
+type CredentialsChanged struct{}
+
+// EventType implements session.Event.
+func (CredentialsChanged) EventType() string { return CommandCredentialsChanged }

@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -227,21 +228,64 @@ func TestCloudInboundMediaAndQueueing(t *testing.T) {
 	}
 }
 
-// TestCloudSessionWithRefusedToken: Meta refuses the token, so the session
-// ends logged_out instead of retrying.
-func TestCloudSessionWithRefusedToken(t *testing.T) {
+// TestCloudCredentials: a refused token ends the session logged_out rather
+// than retrying; replacing the token and starting connects it; a token
+// replaced while connected is used from then on.
+func TestCloudCredentials(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testenv.Dialects[0], testSecretKey)
 	e.startWorker()
+	const tenant = "tenant-x"
 	s := cloudSettings()
 	s.AccessToken = "EAAJexpired"
-	id := e.createCloudSession("tenant-x", s)
-	var v session.SessionView
-	e.eventually(func() bool {
-		e.mustCall("tenant-x", http.MethodGet, "/sessions/"+id, nil, &v, http.StatusOK)
-		return v.Status == session.StatusDisconnected
-	}, "session with a refused token disconnects")
-	if v.DisconnectReason != session.ReasonLoggedOut {
+	id := e.createCloudSession(tenant, s)
+	status := func() session.SessionView {
+		var v session.SessionView
+		e.mustCall(tenant, http.MethodGet, "/sessions/"+id, nil, &v, http.StatusOK)
+		return v
+	}
+	e.eventually(func() bool { return status().Status == session.StatusDisconnected }, "session with a refused token disconnects")
+	if v := status(); v.DisconnectReason != session.ReasonLoggedOut {
 		t.Fatalf("%+v", v)
+	}
+
+	e.mustCall(tenant, http.MethodPut, "/sessions/"+id+"/cloud", map[string]string{"accessToken": testToken}, nil, http.StatusNoContent)
+	e.mustCall(tenant, http.MethodPost, "/sessions/"+id+"/start", nil, nil, http.StatusAccepted)
+	e.eventually(func() bool { return status().Status == session.StatusConnected }, "session connects with the new token")
+
+	// Meta rotates the token; wagate gets the new one while connected.
+	e.graph.mu.Lock()
+	e.graph.token = "EAAJrotated"
+	e.graph.mu.Unlock()
+	e.mustCall(tenant, http.MethodPut, "/sessions/"+id+"/cloud", map[string]string{"accessToken": "EAAJrotated", "verifyToken": "new-verify-token"}, nil, http.StatusNoContent)
+	e.eventually(func() bool {
+		for _, c := range e.graph.calls() {
+			if c.Path == "/v21.0/"+testPhoneNumberID && c.Token == "EAAJrotated" {
+				return status().Status == session.StatusConnected
+			}
+		}
+		return false
+	}, "session reconnects with the rotated token")
+	var m struct {
+		ID string `json:"id"`
+	}
+	e.mustCall(tenant, http.MethodPost, "/sessions/"+id+"/messages", map[string]any{"to": "+16505551234", "text": "still here"}, &m, http.StatusAccepted)
+	e.eventually(func() bool { return len(e.graph.sends()) == 1 }, "send with the rotated token")
+	if ok, _ := e.cloud.verifyTokenKnown(context.Background(), "new-verify-token"); !ok {
+		t.Fatal("the new verify token is not known")
+	}
+
+	for name, tc := range map[string]struct {
+		tenant string
+		body   map[string]string
+		want   int
+	}{
+		"Empty":         {tenant, map[string]string{}, http.StatusBadRequest},
+		"ShortVerify":   {tenant, map[string]string{"verifyToken": "short"}, http.StatusBadRequest},
+		"AnotherTenant": {"tenant-y", map[string]string{"accessToken": "x"}, http.StatusNotFound},
+	} {
+		if st, raw := e.call(tc.tenant, http.MethodPut, "/sessions/"+id+"/cloud", tc.body, nil); st != tc.want {
+			t.Errorf("%s: %d %s", name, st, raw)
+		}
 	}
 }

@@ -37,6 +37,8 @@ type fakeGraph struct {
 // graphCall is one request the fake received.
 type graphCall struct {
 	Method, Path, Query string
+	// Token is the bearer token the call carried.
+	Token string
 	// JSON is the decoded JSON body (messages calls).
 	JSON map[string]any
 	// Form holds the multipart fields of uploads.
@@ -117,7 +119,7 @@ func (f *fakeGraph) calls() []graphCall {
 func (f *fakeGraph) sends() []map[string]any {
 	var out []map[string]any
 	for _, c := range f.calls() {
-		if c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/messages") && c.JSON["status"] == nil {
+		if c.Method == http.MethodPost && strings.HasSuffix(c.Path, "/messages") && c.JSON != nil && c.JSON["status"] == nil {
 			out = append(out, c.JSON)
 		}
 	}
@@ -152,7 +154,8 @@ func (f *fakeGraph) upload(id string) (graphUpload, bool) {
 var versionPath = regexp.MustCompile(`^/v21\.0/([0-9A-Za-z._-]+)(/messages|/media)?$`)
 
 func (f *fakeGraph) serve(w http.ResponseWriter, r *http.Request) {
-	call := graphCall{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery}
+	call := graphCall{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+		Token: strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")}
 	defer func() {
 		f.mu.Lock()
 		f.requests = append(f.requests, call)

@@ -85,6 +85,7 @@ func newEnv(t *testing.T, d store.Dialect, secretKey string) *env {
 		t.Fatal(err)
 	}
 	hook.Register(srv.API)
+	NewSettingsAPI(e.sessions, e.cloud).Register(srv.API)
 	e.api = httptest.NewServer(srv.Handler())
 	t.Cleanup(e.api.Close)
 	return e

@@ -104,15 +104,16 @@ func (p *Provider) Subscription() eventlog.Subscription {
 	return eventlog.Subscription{
 		Name:    SubscriptionName,
 		Stream:  eventlog.SessionCommands,
-		Types:   []string{CommandWebhook, session.CommandDelete},
+		Types:   []string{CommandWebhook, CommandCredentialsChanged, session.CommandDelete},
 		Handler: p.HandleCommand,
 	}
 }
 
 // HandleCommand executes one command: a webhook payload goes to the
 // session's inbox (once, however often the command is delivered) and, when
-// the session runs here, on to its client; a deleted session's credentials
-// and queued payloads are removed.
+// the session runs here, on to its client; a running session reconnects
+// with changed credentials; a deleted session's credentials and queued
+// payloads are removed.
 func (p *Provider) HandleCommand(ctx context.Context, env eventlog.Envelope) error {
 	ref := session.Ref{TenantID: env.TenantID, SessionID: env.SessionID}
 	switch env.Type {
@@ -130,6 +131,10 @@ func (p *Provider) HandleCommand(ctx context.Context, env eventlog.Envelope) err
 		}
 		if c := p.client(ref); c != nil {
 			c.emit(c.flushInbox)
+		}
+	case CommandCredentialsChanged:
+		if c := p.client(ref); c != nil {
+			return c.reconnect(ctx)
 		}
 	}
 	return nil
