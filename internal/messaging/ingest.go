@@ -1,6 +1,7 @@
 package messaging
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -118,9 +119,14 @@ func mediaKeysOf(ms []wireMessage) []string {
 	return out
 }
 
+// decodeBoth decodes the payload, and the media keys only when the payload
+// has any (a history chunk of text would otherwise be parsed twice).
 func decodeBoth(env eventlog.Envelope, ev, keys any) error {
 	if err := env.Decode(ev); err != nil {
 		return err
+	}
+	if !bytes.Contains(env.Data, []byte(`"mediaKey"`)) {
+		return nil
 	}
 	return env.Decode(keys)
 }
