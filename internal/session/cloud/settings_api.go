@@ -41,7 +41,7 @@ func (a *SettingsAPI) Register(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "updateCloudCredentials", Method: http.MethodPut, Path: "/sessions/{id}/cloud",
 		Tags: []string{"Sessions"}, Summary: "Replace a cloud session's credentials",
-		Description: "Replaces the access token, app secret and/or verify token of a cloud session (the phone number id stays). A running session reconnects with them; a session that ended logged_out after a refused token needs POST /sessions/{id}/start.",
+		Description:   "Replaces the access token, app secret and/or verify token of a cloud session (the phone number id stays). A running session reconnects with them; a session that ended logged_out after a refused token needs POST /sessions/{id}/start.",
 		DefaultStatus: http.StatusNoContent,
 		Security:      []map[string][]string{{"bearer": {}}, {"apiKey": {}}},
 	}, a.update)
