@@ -3,7 +3,8 @@
 //
 //   - history-sync ingest (messages/s): session.history.sync events of 500
 //     messages handed to the event consumer's Ingester, beside a raw COPY of
-//     the same rows into a table with the same indexes;
+//     the same rows into a table with the same indexes (in one transaction,
+//     and in transactions of 500 like the ingester's one per event);
 //   - a re-sync of the same history (every row already stored);
 //   - send accept (requests/s and latency): messaging.Service.Send (message
 //     row + session.sendMessage command in one transaction, with and
@@ -78,7 +79,7 @@ func main() {
 	fmt.Printf("messaging benchmark · PostgreSQL %s · %s/%s · GOMAXPROCS %d · %d CPUs\n\n",
 		server, runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU())
 
-	events := historyEvents(ctx, *messages, *chats)
+	hist := newHistory(ctx, *messages, *chats)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st := messaging.NewStore(db, nil)
 	ing := messaging.NewIngester(st, logger, nil)
@@ -86,31 +87,25 @@ func main() {
 	out := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(out, "history sync\tmessages\tseconds\tmessages/s\tpeak heap MiB\t")
 
-	ingest, peak := measure(func() {
-		for _, env := range events {
-			if err := ing.Handle(ctx, env); err != nil {
-				log.Fatal(err)
-			}
-		}
-	})
+	ingest, peak := hist.ingest(ctx, ing)
 	row(out, "ingest (Ingester, 500/event)", *messages, ingest, peak)
-
-	resync, peak := measure(func() {
-		for _, env := range events {
-			if err := ing.Handle(ctx, env); err != nil {
-				log.Fatal(err)
-			}
-		}
-	})
+	resync, peak := hist.ingest(ctx, ing)
 	row(out, "re-sync (all stored already)", *messages, resync, peak)
 
-	rows := rawRows(events)
-	copyTime, peak := measure(func() {
-		if err := rawCopy(ctx, db, rows); err != nil {
+	rows := hist.rawRows()
+	copyTime := timed(func() {
+		if err := rawCopy(ctx, db, "bench_raw_messages", rows, len(rows)); err != nil {
 			log.Fatal(err)
 		}
 	})
-	row(out, "raw COPY, same rows and indexes", len(rows), copyTime, peak)
+	row(out, "raw COPY, same rows and indexes", len(rows), copyTime, 0)
+	chunked := timed(func() {
+		if err := rawCopy(ctx, db, "bench_raw_chunks", rows, chunkSize); err != nil {
+			log.Fatal(err)
+		}
+	})
+	row(out, "raw COPY, 500 rows per transaction", len(rows), chunked, 0)
+	rows = nil
 	out.Flush()
 	var stored int
 	_ = db.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM session_messages`).Scan(&stored)
@@ -145,20 +140,32 @@ func main() {
 }
 
 func row(out io.Writer, name string, n int, d time.Duration, peak uint64) {
-	fmt.Fprintf(out, "%s\t%d\t%.2f\t%.0f\t%.1f\t\n", name, n, d.Seconds(), float64(n)/d.Seconds(), float64(peak)/(1<<20))
+	heap := "–"
+	if peak > 0 {
+		heap = fmt.Sprintf("%.1f", float64(peak)/(1<<20))
+	}
+	fmt.Fprintf(out, "%s\t%d\t%.2f\t%.0f\t%s\t\n", name, n, d.Seconds(), float64(n)/d.Seconds(), heap)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// measure runs fn and reports its duration and the peak heap in use.
-func measure(fn func()) (time.Duration, uint64) {
+// timed runs fn and returns its duration.
+func timed(fn func()) time.Duration {
+	start := time.Now()
+	fn()
+	return time.Since(start)
+}
+
+// heapPeak samples the heap in use until stop is called and then returns
+// its peak.
+func heapPeak() (stop func() uint64) {
 	runtime.GC()
 	var peak atomic.Uint64
-	stop := make(chan struct{})
+	quit := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(20 * time.Millisecond)
+		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		var ms runtime.MemStats
 		for {
@@ -167,18 +174,17 @@ func measure(fn func()) (time.Duration, uint64) {
 				peak.Store(ms.HeapInuse)
 			}
 			select {
-			case <-stop:
+			case <-quit:
 				return
 			case <-t.C:
 			}
 		}
 	}()
-	start := time.Now()
-	fn()
-	elapsed := time.Since(start)
-	close(stop)
-	<-done
-	return elapsed, peak.Load()
+	return func() uint64 {
+		close(quit)
+		<-done
+		return peak.Load()
+	}
 }
 
 // load runs n calls of fn on c goroutines; it returns the wall time and the
@@ -211,82 +217,93 @@ func load(n, c int, fn func(i int) error) (time.Duration, []time.Duration) {
 	return elapsed, lat
 }
 
-// historyEvents builds the history sync as the session worker publishes it:
-// JSON envelopes of at most 500 messages. Encoding is the producer's cost,
-// so it happens before the clock starts.
-func historyEvents(ctx context.Context, n, chats int) []eventlog.Envelope {
-	base := time.Now().Add(-365 * 24 * time.Hour).UTC().Truncate(time.Millisecond)
-	var envs []eventlog.Envelope
-	var cur []wa.HistoryChat
-	count := 0
-	flush := func() {
-		if len(cur) == 0 {
-			return
-		}
-		envs = append(envs, eventlog.MustEnvelope(ctx, tenantID, sessionID, wa.HistorySync{Chats: cur, Chunk: len(envs)}))
-		cur, count = nil, 0
-	}
-	perChat := (n + chats - 1) / chats
-	made := 0
-	for c := 0; c < chats && made < n; c++ {
-		jid := fmt.Sprintf("1555%07d@s.whatsapp.net", c)
-		hc := wa.HistoryChat{ChatJID: jid, Name: fmt.Sprintf("Contact %d", c), UnreadCount: c % 3}
-		for i := 0; i < perChat && made < n; i++ {
-			m := wa.Message{
-				MessageID: fmt.Sprintf("H%06d%06d", c, i), ChatJID: jid, SenderJID: jid, PushName: "Contact",
-				FromMe: i%3 == 0, Type: wa.TypeText,
-				Content:   wa.Content{Text: fmt.Sprintf("history message %d of chat %d, with some ordinary length text", i, c)},
-				Timestamp: base.Add(time.Duration(made) * time.Second),
-			}
-			hc.Messages = append(hc.Messages, m)
-			made++
-			count++
-			if count == chunkSize {
-				cur = append(cur, hc)
-				hc.Messages = nil
-				flush()
-			}
-		}
-		if len(hc.Messages) > 0 {
-			cur = append(cur, hc)
-		}
-	}
-	flush()
-	return envs
+// history generates a history sync the way the session worker publishes
+// it: JSON envelopes of at most 500 messages, made one at a time so the
+// process never holds the whole history (the point of the measurement).
+type history struct {
+	ctx      context.Context
+	n, chats int
+	perChat  int
+	base     time.Time
 }
 
-// rawRows turns the history into session_messages rows with the same values
-// the ingester writes (ids computed alike).
-func rawRows(envs []eventlog.Envelope) [][]any {
-	ns := uuid.MustParse("00000000-0000-0000-0000-00000000b001")
-	now := time.Now().UnixMilli()
-	var rows [][]any
-	for _, env := range envs {
-		var ev wa.HistorySync
-		if err := env.Decode(&ev); err != nil {
+func newHistory(ctx context.Context, n, chats int) *history {
+	perChat := (n + chats - 1) / chats
+	return &history{ctx: ctx, n: n, chats: chats, perChat: perChat,
+		base: time.Now().Add(-365 * 24 * time.Hour).UTC().Truncate(time.Millisecond)}
+}
+
+// message is the i-th message of the history.
+func (h *history) message(i int) wa.Message {
+	c := i / h.perChat
+	jid := fmt.Sprintf("1555%07d@s.whatsapp.net", c)
+	return wa.Message{
+		MessageID: fmt.Sprintf("H%06d%06d", c, i%h.perChat), ChatJID: jid, SenderJID: jid, PushName: "Contact",
+		FromMe: i%3 == 0, Type: wa.TypeText,
+		Content:   wa.Content{Text: fmt.Sprintf("history message %d of chat %d, with some ordinary length text", i%h.perChat, c)},
+		Timestamp: h.base.Add(time.Duration(i) * time.Second),
+	}
+}
+
+// event builds the chunk of messages [from, from+500).
+func (h *history) event(from int) eventlog.Envelope {
+	var chats []wa.HistoryChat
+	for i := from; i < min(from+chunkSize, h.n); i++ {
+		m := h.message(i)
+		if len(chats) == 0 || chats[len(chats)-1].ChatJID != m.ChatJID {
+			c := i / h.perChat
+			chats = append(chats, wa.HistoryChat{ChatJID: m.ChatJID, Name: fmt.Sprintf("Contact %d", c), UnreadCount: c % 3})
+		}
+		chats[len(chats)-1].Messages = append(chats[len(chats)-1].Messages, m)
+	}
+	return eventlog.MustEnvelope(h.ctx, tenantID, sessionID, wa.HistorySync{Chats: chats, Chunk: from / chunkSize})
+}
+
+// ingest hands every chunk to the ingester. Only Handle is timed (encoding
+// is the producer's cost); the heap is sampled throughout.
+func (h *history) ingest(ctx context.Context, ing *messaging.Ingester) (time.Duration, uint64) {
+	stop := heapPeak()
+	var elapsed time.Duration
+	for from := 0; from < h.n; from += chunkSize {
+		env := h.event(from)
+		start := time.Now()
+		if err := ing.Handle(ctx, env); err != nil {
 			log.Fatal(err)
 		}
-		for _, hc := range ev.Chats {
-			for _, m := range hc.Messages {
-				content, _ := json.Marshal(m.Content)
-				direction, status, rank := "in", "received", 0
-				if m.FromMe {
-					direction, status, rank = "out", "sent", 1
-				}
-				rows = append(rows, []any{
-					uuid.NewSHA1(ns, []byte(m.ChatJID+m.MessageID)).String(), tenantID, sessionID, m.ChatJID, m.MessageID,
-					direction, status, rank, string(m.Type), string(content), "", m.SenderJID, m.PushName,
-					m.Timestamp.UnixMilli(), now, now,
-				})
-			}
+		elapsed += time.Since(start)
+	}
+	return elapsed, stop()
+}
+
+// rawRows are the history's session_messages rows with the values the
+// ingester writes.
+func (h *history) rawRows() [][]any {
+	ns := uuid.MustParse("00000000-0000-0000-0000-00000000b001")
+	now := time.Now().UnixMilli()
+	rows := make([][]any, 0, h.n)
+	for i := range h.n {
+		m := h.message(i)
+		content, _ := json.Marshal(m.Content)
+		direction, status, rank := "in", "received", 0
+		if m.FromMe {
+			direction, status, rank = "out", "sent", 1
 		}
+		rows = append(rows, []any{
+			uuid.NewSHA1(ns, []byte(m.ChatJID+m.MessageID)).String(), tenantID, sessionID, m.ChatJID, m.MessageID,
+			direction, status, rank, string(m.Type), string(content), "", m.SenderJID, m.PushName,
+			m.Timestamp.UnixMilli(), now, now,
+		})
 	}
 	return rows
 }
 
-// rawCopy COPYs rows into a table shaped and indexed like session_messages.
-func rawCopy(ctx context.Context, db *store.DB, rows [][]any) error {
-	if _, err := db.SQL.ExecContext(ctx, `CREATE TABLE bench_raw_messages (LIKE session_messages INCLUDING ALL)`); err != nil {
+var rawColumns = []string{"id", "tenant_id", "session_id", "chat_jid", "message_id", "direction", "status",
+	"status_rank", "type", "content", "media_key", "sender_jid", "push_name", "ts", "created_at", "updated_at"}
+
+// rawCopy COPYs rows into a new table shaped and indexed like
+// session_messages, in transactions of per rows.
+func rawCopy(ctx context.Context, db *store.DB, table string, rows [][]any, per int) error {
+	if _, err := db.SQL.ExecContext(ctx, `CREATE TABLE `+table+` (LIKE session_messages INCLUDING ALL)`); err != nil {
 		return err
 	}
 	conn, err := db.SQL.Conn(ctx)
@@ -296,10 +313,20 @@ func rawCopy(ctx context.Context, db *store.DB, rows [][]any) error {
 	defer conn.Close()
 	return conn.Raw(func(dc any) error {
 		pc := dc.(*stdlib.Conn).Conn()
-		_, err := pc.CopyFrom(ctx, pgx.Identifier{"bench_raw_messages"}, []string{"id", "tenant_id", "session_id", "chat_jid",
-			"message_id", "direction", "status", "status_rank", "type", "content", "media_key", "sender_jid", "push_name",
-			"ts", "created_at", "updated_at"}, pgx.CopyFromRows(rows))
-		return err
+		for start := 0; start < len(rows); start += per {
+			tx, err := pc.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{table}, rawColumns,
+				pgx.CopyFromRows(rows[start:min(start+per, len(rows))])); err != nil {
+				return err
+			}
+			if err := tx.Commit(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

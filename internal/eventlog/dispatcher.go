@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,14 @@ type Dispatcher struct {
 	logger *slog.Logger
 	m      *metrics
 	wake   *waker
+
+	// after is where the next batch starts: the last seq published while
+	// batches come back full. The rows before it are mostly published, and
+	// their dead index entries would otherwise be walked again by every
+	// batch. A short batch resets it to 0, so a row that committed late
+	// with a lower seq is picked up by the next scan from the start.
+	mu    sync.Mutex
+	after int64
 }
 
 // NewDispatcher builds a dispatcher. It needs PostgreSQL (row locks and
@@ -97,6 +106,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 // DispatchOnce publishes at most one batch of pending rows and returns how
 // many it published.
 func (d *Dispatcher) DispatchOnce(ctx context.Context) (n int, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	defer func() {
+		if err != nil {
+			d.after = 0 // the failed batch is still pending: rescan from the start
+		}
+	}()
 	ctx, span := tracer.Start(ctx, "outbox dispatch", trace.WithSpanKind(trace.SpanKindProducer))
 	defer func() {
 		if err != nil {
@@ -111,8 +127,16 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (n int, err error) {
 		return 0, fmt.Errorf("begin dispatch: %w", err)
 	}
 	defer tx.Rollback()
+	// Walk the partial index in seq order and stop after a batch. Left to
+	// itself the planner, misled by stale statistics after a burst of
+	// inserts, fetches and sorts the whole backlog for every batch (50 ms a
+	// batch with a 20,000-row backlog instead of under 1 ms).
+	if _, err := tx.ExecContext(ctx, `SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off`); err != nil {
+		return 0, fmt.Errorf("configure dispatch query: %w", err)
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT seq, id, stream, type, tenant_id, session_id, occurred_at, data, trace_parent
-		FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED`, d.cfg.BatchSize)
+		FROM outbox WHERE published_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED`,
+		d.after, d.cfg.BatchSize)
 	if err != nil {
 		return 0, fmt.Errorf("select pending outbox rows: %w", err)
 	}
@@ -138,6 +162,11 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (n int, err error) {
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("read pending outbox rows: %w", err)
+	}
+	if len(batch) < d.cfg.BatchSize {
+		d.after = 0
+	} else {
+		d.after = batch[len(batch)-1].seq
 	}
 	if len(batch) == 0 {
 		return 0, nil
