@@ -10,7 +10,10 @@
 //     row + session.sendMessage command in one transaction, with and
 //     without an Idempotency-Key), beside a raw two-row insert transaction.
 //
-// It creates a scratch database, prints a table and drops the database.
+// The history is generated chunk by chunk and only Ingester.Handle is
+// timed; "peak heap" is the most heap the process had in use meanwhile,
+// which stays flat however long the history (bounded memory). It creates a
+// scratch database, prints the tables and drops the database.
 //
 //	go run ./messaging -db postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 package main
@@ -109,7 +112,8 @@ func main() {
 	out.Flush()
 	var stored int
 	_ = db.SQL.QueryRowContext(ctx, `SELECT COUNT(*) FROM session_messages`).Scan(&stored)
-	fmt.Printf("\ningest / raw COPY: %.2f (rows stored: %d)\n\n", copyTime.Seconds()/ingest.Seconds(), stored)
+	fmt.Printf("\ningest / raw COPY: %.2f · ingest / raw COPY in 500-row transactions: %.2f · rows stored: %d\n\n",
+		copyTime.Seconds()/ingest.Seconds(), chunked.Seconds()/ingest.Seconds(), stored)
 
 	svc, err := messaging.NewService(messaging.ServiceConfig{MediaDir: os.TempDir()}, st, anySession{}, logger, nil)
 	if err != nil {
