@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -188,6 +189,9 @@ func newest(rows []reported, names map[string]string) []chatUpdate {
 			u.name = r.pushName
 		}
 	}
+	// One order for every transaction, so concurrent upserts of the same
+	// chats cannot deadlock.
+	sort.Slice(out, func(a, b int) bool { return out[a].chatJID < out[b].chatJID })
 	return out
 }
 
