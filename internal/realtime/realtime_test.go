@@ -198,7 +198,7 @@ func TestPerTenantConnectionLimit(t *testing.T) {
 func TestDeadPeerIsDropped(t *testing.T) {
 	t.Parallel()
 	db := testenv.OpenDB(t, "sqlite")
-	b := start(t, db, setup{handler: realtime.HandlerConfig{PingInterval: 20 * time.Millisecond, PongTimeout: 50 * time.Millisecond}})
+	b := start(t, db, setup{handler: realtime.HandlerConfig{PingInterval: 50 * time.Millisecond, PongTimeout: time.Second}})
 	alive := dial(t, b.url, "", bearer("tok-a"))
 	dead, err := dialErr(b.url, "", bearer("tok-a"), &websocket.DialOptions{
 		OnPingReceived: func(context.Context, []byte) bool { return false }, // never pongs
