@@ -332,23 +332,43 @@ func (l *EmbeddedLog) save(ctx context.Context, sub Subscription, pos position) 
 // that cannot be read yet because an older transaction is still running
 // (PostgreSQL only).
 func (l *EmbeddedLog) read(ctx context.Context, stream string, pos position) ([]row, bool, error) {
-	var rows *sql.Rows
-	var err error
-	if l.db.Dialect == store.Postgres {
-		rows, err = l.db.SQL.QueryContext(ctx, `SELECT seq, tx_id::text::bigint, id, type, tenant_id, session_id,
-				occurred_at, data, trace_parent, tx_id < pg_snapshot_xmin(pg_current_snapshot())
-			FROM outbox WHERE stream = $1 AND (tx_id, seq) > ($2::bigint::text::xid8, $3)
-			ORDER BY tx_id, seq LIMIT $4`, stream, pos.tx, pos.seq, l.cfg.BatchSize)
-	} else {
-		rows, err = l.db.SQL.QueryContext(ctx, `SELECT seq, 0, id, type, tenant_id, session_id,
+	if l.db.Dialect != store.Postgres {
+		rows, err := l.db.SQL.QueryContext(ctx, `SELECT seq, 0, id, type, tenant_id, session_id,
 				occurred_at, data, trace_parent, 1
 			FROM outbox WHERE stream = $1 AND seq > $2
 			ORDER BY seq LIMIT $3`, stream, pos.seq, l.cfg.BatchSize)
+		if err != nil {
+			return nil, false, fmt.Errorf("read outbox %s: %w", stream, err)
+		}
+		defer rows.Close()
+		return scanRows(stream, rows)
 	}
+	tx, err := l.db.SQL.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, false, fmt.Errorf("read outbox %s: %w", stream, err)
+	}
+	defer tx.Rollback()
+	// Walk the (stream, tx_id, seq) index from the cursor and stop after a
+	// batch. Left to itself the planner, misled by statistics that lag the
+	// inserts, fetches and sorts every row after the cursor for each batch.
+	if _, err := tx.ExecContext(ctx, `SET LOCAL enable_bitmapscan = off; SET LOCAL enable_seqscan = off`); err != nil {
+		return nil, false, fmt.Errorf("read outbox %s: %w", stream, err)
+	}
+	// Ordered by the xid8 column itself (o.tx_id): an unqualified name
+	// would mean the bigint output column and defeat the index.
+	rows, err := tx.QueryContext(ctx, `SELECT o.seq, o.tx_id::text::bigint, o.id, o.type, o.tenant_id, o.session_id,
+			o.occurred_at, o.data, o.trace_parent, o.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+		FROM outbox o WHERE o.stream = $1 AND (o.tx_id, o.seq) > ($2::bigint::text::xid8, $3)
+		ORDER BY o.tx_id, o.seq LIMIT $4`, stream, pos.tx, pos.seq, l.cfg.BatchSize)
 	if err != nil {
 		return nil, false, fmt.Errorf("read outbox %s: %w", stream, err)
 	}
 	defer rows.Close()
+	return scanRows(stream, rows)
+}
+
+// scanRows reads rows up to the first one not visible yet.
+func scanRows(stream string, rows *sql.Rows) ([]row, bool, error) {
 	var out []row
 	for rows.Next() {
 		var r row
