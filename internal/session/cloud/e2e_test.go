@@ -289,3 +289,22 @@ func TestCloudCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestCloudCheckRetriesMetasOutages: a 5xx answer to the token check is
+// connection_lost, retried with backoff until the check succeeds.
+func TestCloudCheckRetriesMetasOutages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testenv.Dialects[0], testSecretKey)
+	e.graph.failNextCall(errServiceUnavailable)
+	e.startWorker()
+	id := e.createCloudSession("tenant-o", cloudSettings())
+	e.eventually(func() bool { return e.count(eventlog.DomainEvents, id, session.EventConnected, nil) == 1 },
+		"session connects after Meta's outage")
+	lost := func(ev event) bool { return ev.Data["reason"] == string(session.ReasonConnectionLost) }
+	if n := e.count(eventlog.DomainEvents, id, session.EventDisconnected, lost); n != 1 {
+		t.Fatalf("%d connection_lost events, want 1", n)
+	}
+	if n := len(e.graph.calls()); n != 2 {
+		t.Fatalf("%d Graph calls, want the failed check and the retry", n)
+	}
+}

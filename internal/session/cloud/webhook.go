@@ -145,8 +145,8 @@ type statusUpdate struct {
 	Errors      []graphErrorItem `json:"errors"`
 }
 
-// itemID returns the dedupe key of a raw message ("m:<wamid>") or status
-// ("s:<wamid>:<status>"), "" when it has none.
+// messageKey returns the dedupe key of a raw message ("m:<wamid>"), ""
+// when it has no id.
 func messageKey(raw json.RawMessage) string {
 	var m struct {
 		ID string `json:"id"`
@@ -157,6 +157,8 @@ func messageKey(raw json.RawMessage) string {
 	return "m:" + m.ID
 }
 
+// statusKey returns the dedupe key of a raw status ("s:<wamid>:<status>"):
+// each status of a message counts once. "" when it has no id or status.
 func statusKey(raw json.RawMessage) string {
 	var s struct {
 		ID     string `json:"id"`
