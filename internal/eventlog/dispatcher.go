@@ -22,7 +22,7 @@ import (
 // Dispatcher moves pending outbox rows to Redis Streams (the
 // outbox-dispatcher role). It takes a batch with FOR UPDATE SKIP LOCKED,
 // publishes it with one pipelined round of XADD (approximate MAXLEN
-// trimming) and marks it published in the same transaction, so several
+// trimming) and deletes it from the outbox in the same transaction, so several
 // dispatchers share the work without publishing a row twice; a crash
 // between XADD and commit publishes the batch again, and consumers drop the
 // duplicates by event id. It wakes on LISTEN/NOTIFY and polls as a fallback.
@@ -194,9 +194,12 @@ func (d *Dispatcher) DispatchOnce(ctx context.Context) (n int, err error) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		return 0, fmt.Errorf("publish %d entries: %w", len(batch), err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE outbox SET published_at = $1 WHERE seq = ANY($2)`,
-		time.Now().UnixMilli(), seqs); err != nil {
-		return 0, fmt.Errorf("mark %d rows published: %w", len(batch), err)
+	// Published rows are deleted, not updated: in distributed mode the
+	// stream is the log and the outbox only a buffer, and an UPDATE of
+	// published_at (a column of the pending index's predicate) rewrites
+	// every index of every row: dispatching measured five times slower.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq = ANY($1)`, seqs); err != nil {
+		return 0, fmt.Errorf("remove %d published rows from the outbox: %w", len(batch), err)
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("commit dispatch: %w", err)
