@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/danielgtaylor/huma/v2"
 )
 
 // docsPage renders the API reference from the same OpenAPI document served at
@@ -40,12 +39,7 @@ func (s *Server) docs(w http.ResponseWriter, r *http.Request) {
 	oa := s.API.OpenAPI()
 	var ops []docOp
 	for path, item := range oa.Paths {
-		for method, op := range map[string]*huma.Operation{
-			"GET": item.Get, "POST": item.Post, "PUT": item.Put, "PATCH": item.Patch, "DELETE": item.Delete,
-		} {
-			if op == nil {
-				continue
-			}
+		for method, op := range operationsOf(item) {
 			d := docOp{ID: op.OperationID, Method: method, Path: path, Summary: op.Summary, Description: op.Description}
 			for _, p := range op.Parameters {
 				d.Params = append(d.Params, p.In+":"+p.Name)

@@ -218,16 +218,25 @@ func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
 }
 
 // limitBody caps every request body; reading past it fails with a
-// *http.MaxBytesError, which becomes a 413 problem.
-func limitBody(max int64, next http.Handler) http.Handler {
+// *http.MaxBytesError, which becomes a 413 problem. Routes in perRoute
+// (router pattern → bytes) get their own, larger limit.
+func limitBody(max int64, perRoute map[string]int64, mux *http.ServeMux, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > max {
+		limit := max
+		if len(perRoute) > 0 {
+			if _, pattern := mux.Handler(r); pattern != "" {
+				if l, ok := perRoute[pattern]; ok {
+					limit = l
+				}
+			}
+		}
+		if r.ContentLength > limit {
 			WriteError(w, r, loggerFrom(r.Context()), apperr.TooLarge("body-too-large",
-				fmt.Sprintf("request body exceeds %d bytes", max)))
+				fmt.Sprintf("request body exceeds %d bytes", limit)))
 			return
 		}
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(w, r.Body, max)
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/danielgtaylor/huma/v2"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -200,6 +201,35 @@ func TestBodyLimitIs413(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestOperationWithLargerBodyLimitIsNotCutShort(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, httpapi.Config{WithAPI: true, MaxBodyBytes: 64, Authenticator: fixedAuth{}}, func(s *httpapi.Server) {
+		registerThings(s)
+		// Like a send with inline media: this one operation accepts more
+		// than the server-wide limit.
+		huma.Register(s.API, huma.Operation{
+			OperationID: "create-big-thing", Method: http.MethodPost, Path: "/big-things",
+			MaxBodyBytes: 2 << 20, DefaultStatus: http.StatusCreated,
+		}, func(ctx context.Context, in *createThingInput) (*thingOutput, error) {
+			out := &thingOutput{}
+			out.Body.ID, out.Body.Name = "b1", in.Body.Name
+			return out, nil
+		})
+	})
+	post := func(path, body string) response {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer good")
+		return do(t, req)
+	}
+	medium := `{"name":"` + strings.Repeat("n", 1<<20+1000) + `"}`
+	if r := post("/big-things", medium); r.Status != http.StatusCreated {
+		t.Errorf("a body under the operation's own limit was refused: %d %s", r.Status, r.Body)
+	}
+	assertProblem(t, post("/things", medium), http.StatusRequestEntityTooLarge, "body-too-large")
+	assertProblem(t, post("/big-things", `{"name":"`+strings.Repeat("n", 3<<20)+`"}`), http.StatusRequestEntityTooLarge, "body-too-large")
 }
 
 func TestRequestIDIsEchoedAndLogged(t *testing.T) {

@@ -92,7 +92,7 @@ func New(cfg Config, logger *slog.Logger, metrics *observe.Metrics) *Server {
 func (s *Server) Handler() http.Handler {
 	var h http.Handler = problemNotFound(s.Mux)
 	h = authenticate(s.cfg.Authenticator, h)
-	h = limitBody(s.cfg.MaxBodyBytes, h)
+	h = limitBody(s.cfg.MaxBodyBytes, s.routeBodyLimits(), s.Mux, h)
 	h = recoverPanics(s.logger, h)
 	tp := s.cfg.TracerProvider
 	if tp == nil {
@@ -215,4 +215,37 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/vnd.oai.openapi+json")
 	_, _ = w.Write(b)
+}
+
+// humaDefaultMaxBody is what Huma sets on operations that declare no limit.
+const humaDefaultMaxBody = 1 << 20
+
+// routeBodyLimits collects the operations that declare a body limit larger
+// than both the server-wide one and Huma's default (e.g. sends with inline
+// media), keyed by their router pattern, so the global limit does not cut
+// them short. Operations without a declared limit keep the server-wide one.
+func (s *Server) routeBodyLimits() map[string]int64 {
+	floor := max(s.cfg.MaxBodyBytes, humaDefaultMaxBody)
+	limits := map[string]int64{}
+	for path, item := range s.API.OpenAPI().Paths {
+		for method, op := range operationsOf(item) {
+			if op.MaxBodyBytes > floor {
+				limits[method+" "+path] = op.MaxBodyBytes
+			}
+		}
+	}
+	return limits
+}
+
+// operationsOf lists a path's operations by method.
+func operationsOf(item *huma.PathItem) map[string]*huma.Operation {
+	ops := map[string]*huma.Operation{}
+	for method, op := range map[string]*huma.Operation{
+		"GET": item.Get, "POST": item.Post, "PUT": item.Put, "PATCH": item.Patch, "DELETE": item.Delete,
+	} {
+		if op != nil {
+			ops[method] = op
+		}
+	}
+	return ops
 }

@@ -33,8 +33,9 @@ type Content struct {
 	// VoiceNote marks audio sent as a push-to-talk voice note.
 	VoiceNote bool `json:"voiceNote,omitempty"`
 	// MediaKey is provider-specific data needed to download inbound media
-	// later (opaque, JSON); never shown to API clients.
-	MediaKey string `json:"-"`
+	// later (opaque). It travels in provider events so the messaging store
+	// can keep it; the messages API never returns it.
+	MediaKey string `json:"mediaKey,omitempty"`
 
 	Latitude  *float64 `json:"latitude,omitempty"`
 	Longitude *float64 `json:"longitude,omitempty"`
