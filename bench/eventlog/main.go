@@ -71,10 +71,10 @@ func main() {
 	}
 
 	fmt.Println("\n## raw baselines")
-	fmt.Printf("%-44s %14s %12s\n", "operation", "ops/s", "time")
+	fmt.Printf("%-58s %14s %12s\n", "operation", "ops/s", "time")
 	for _, b := range rawBaselines(env, *events) {
 		r := b.run(ctx)
-		fmt.Printf("%-44s %14s %12s\n", b.name, rate(r.n, r.elapsed), r.elapsed.Round(time.Millisecond))
+		fmt.Printf("%-58s %14s %12s\n", b.name, rate(r.n, r.elapsed), r.elapsed.Round(time.Millisecond))
 	}
 }
 
