@@ -24,9 +24,16 @@ func (a *App) wireRealtime(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("realtime hub: %w", err)
 		}
-		var src realtime.Source
+		// The hub and the replay of ?since= read the same log: the stream in
+		// distributed mode (published rows leave the outbox), the outbox
+		// otherwise.
+		var (
+			src    realtime.Source
+			replay realtime.Replayer
+		)
 		if a.Redis != nil {
 			src = realtime.NewRedisSource(a.Redis, realtime.RedisSourceConfig{Prefix: a.Config.RedisPrefix}, a.Logger)
+			replay = realtime.NewStreamLog(a.Redis, a.Config.RedisPrefix)
 		} else {
 			// Commits in this process wake the hub at once; commits of
 			// other processes are found by polling.
@@ -38,9 +45,9 @@ func (a *App) wireRealtime(ctx context.Context) error {
 				}
 			})
 			src = realtime.NewOutboxSource(a.DB, realtime.OutboxSourceConfig{Wake: wake}, a.Logger)
+			replay = realtime.NewOutboxLog(a.DB)
 		}
 		a.addLoop("realtime-hub", func(ctx context.Context) error { return hub.Run(ctx, src) })
-		replay := realtime.NewOutboxLog(a.DB, realtime.OutboxLogConfig{Distributed: a.Redis != nil})
 		a.HTTP.Mux.Handle("GET /ws/sessions", realtime.NewHandler(realtime.HandlerConfig{
 			ReplayWindow: a.Config.WSReplayWindow,
 		}, hub, replay, serverAuthenticator{a.HTTP}, a.Logger))

@@ -2,15 +2,20 @@ package realtime_test
 
 import (
 	"context"
+	"encoding/binary"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/wagate/wagate/internal/eventlog"
 	"github.com/wagate/wagate/internal/observe"
+	"github.com/wagate/wagate/internal/realtime"
 	"github.com/wagate/wagate/internal/store"
 	"github.com/wagate/wagate/internal/testenv"
 )
@@ -77,4 +82,37 @@ func TestResumeHasNoGapAndNoRepeatInDistributedMode(t *testing.T) {
 	db, rdb, prefix := distributed(t)
 	b := start(t, db, setup{redis: rdb, prefix: prefix})
 	resumeAcross(t, b, func(envs ...eventlog.Envelope) { appendEvents(t, db, envs...) })
+}
+
+func TestSinceOutsideTheWindowInDistributedMode(t *testing.T) {
+	t.Parallel()
+	db, rdb, prefix := distributed(t)
+	b := start(t, db, setup{redis: rdb, prefix: prefix, handler: realtime.HandlerConfig{ReplayWindow: time.Hour}})
+	mine := envelope("tenant-a", "", "message.received", 1)
+	other := envelope("tenant-b", "", "message.received", 2)
+	appendEvents(t, db, mine, other)
+	c := dial(t, b.url, "", bearer("tok-a"))
+	readN(t, c, 1) // published: both are in the stream now
+
+	old := uuid.Must(uuid.NewV7())
+	binary.BigEndian.PutUint64(old[:8], uint64(time.Now().Add(-2*time.Hour).UnixMilli())<<16|binary.BigEndian.Uint64(old[:8])&0xffff)
+	for name, since := range map[string]string{
+		"Unknown":         eventlog.NewID(),
+		"OlderThanWindow": old.String(),
+		"OtherTenants":    other.ID,
+		"NotAUUIDv7":      uuid.NewString(),
+	} {
+		c := dial(t, b.url, "since="+since, bearer("tok-a"))
+		_, err := read(c, 10*time.Second)
+		var ce websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != realtime.StatusSinceTooOld {
+			t.Fatalf("%s: got %v, want close %d", name, err, realtime.StatusSinceTooOld)
+		}
+	}
+	// A known since of the tenant resumes.
+	c = dial(t, b.url, "since="+mine.ID, bearer("tok-a"))
+	appendEvents(t, db, envelope("tenant-a", "", "marker", 3))
+	if f := readN(t, c, 1)[0]; f.Type != "marker" {
+		t.Fatalf("resumed connection got %s first, want the marker", f.Type)
+	}
 }

@@ -58,30 +58,32 @@ func (c *HandlerConfig) setDefaults() {
 	}
 }
 
-// replayLog is where missed events come from (the outbox table).
-type replayLog interface {
+// Replayer is where a resuming connection's missed events come from: the
+// outbox in embedded mode (OutboxLog), the Redis stream in distributed mode
+// (StreamLog) — the log the hub follows, in the same order.
+type Replayer interface {
+	// locate returns the position of eventID, one of tenantID's events
+	// within window, or errSinceTooOld.
 	locate(ctx context.Context, tenantID, eventID string, window time.Duration) (position, error)
-	after(ctx context.Context, f Filter, from position, limit int) ([]row, error)
-	// positioned reports whether replayed positions compare with live
-	// frames' positions.
-	positioned() bool
+	// after returns the tenant's events after from, narrowed to f's session,
+	// reading up to limit entries; next is where the next read starts and
+	// more whether entries may remain.
+	after(ctx context.Context, f Filter, from position, limit int) (rows []row, next position, more bool, err error)
 }
-
-var _ replayLog = (*OutboxLog)(nil)
 
 // Handler serves GET /ws/sessions.
 type Handler struct {
 	hub    *Hub
-	log    replayLog
+	log    Replayer
 	auth   httpapi.Authenticator
 	cfg    HandlerConfig
 	logger *slog.Logger
 }
 
-// NewHandler builds the WebSocket endpoint over hub. auth resolves the
-// access_token query parameter (headers are resolved by the global
-// middleware); nil disables it.
-func NewHandler(cfg HandlerConfig, hub *Hub, log *OutboxLog, auth httpapi.Authenticator, logger *slog.Logger) *Handler {
+// NewHandler builds the WebSocket endpoint over hub; log must be the log
+// hub follows. auth resolves the access_token query parameter (headers are
+// resolved by the global middleware); nil disables it.
+func NewHandler(cfg HandlerConfig, hub *Hub, log Replayer, auth httpapi.Authenticator, logger *slog.Logger) *Handler {
 	cfg.setDefaults()
 	return &Handler{hub: hub, log: log, auth: auth, cfg: cfg, logger: logger}
 }
@@ -100,7 +102,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, h.logger, err)
 		return
 	}
-	sub, err := h.hub.subscribe(req.filter)
+	sub, err := h.hub.subscribe(r.Context(), req.filter)
 	if err != nil {
 		httpapi.WriteError(w, r, h.logger, err)
 		return
@@ -210,7 +212,7 @@ var (
 	errWriteTimeout = errors.New("write timed out")
 )
 
-// replay sends the tenant's events after req.since from the outbox. Events
+// replay sends the tenant's events after req.since from the log. Events
 // published live meanwhile wait in sub.frames; the returned resume tells
 // which of them were replayed already.
 func (h *Handler) replay(ctx context.Context, conn *websocket.Conn, sub *subscriber, req request) (*resume, error) {
@@ -218,14 +220,12 @@ func (h *Handler) replay(ctx context.Context, conn *websocket.Conn, sub *subscri
 	if err != nil {
 		return nil, err
 	}
-	// Everything queued live was published after the subscription, so it
-	// overlaps at most the last BufferSize replayed events; twice that
-	// leaves room for small differences between log and stream order.
-	r := &resume{positioned: h.log.positioned(), seen: newRecentIDs(2 * h.hub.cfg.BufferSize)}
-	// Another API process may still be behind the one that sent since.
+	// Frames of a source without positions (tests) are told by id: what is
+	// queued live overlaps at most the last BufferSize replayed events.
+	r := &resume{seen: newRecentIDs(2 * h.hub.cfg.BufferSize)}
 	r.seen.add(req.since)
 	for {
-		rows, err := h.log.after(ctx, req.filter, pos, h.cfg.ReplayBatch)
+		rows, next, more, err := h.log.after(ctx, req.filter, pos, h.cfg.ReplayBatch)
 		if err != nil {
 			return nil, err
 		}
@@ -235,15 +235,7 @@ func (h *Handler) replay(ctx context.Context, conn *websocket.Conn, sub *subscri
 				return nil, errSlow
 			default:
 			}
-			pos = row.pos
 			if !eventlog.MatchType(req.filter.Types, row.env.Type) {
-				continue
-			}
-			// Distributed mode: a row the dispatcher has not published is
-			// left to the live stream, unless this hub already handed it out
-			// (the dispatcher adds to the stream before it commits
-			// published_at). Replay thus never runs ahead of the stream.
-			if !r.positioned && !row.published && !h.hub.dispatched(row.env.ID) {
 				continue
 			}
 			data, err := json.Marshal(row.env)
@@ -255,7 +247,8 @@ func (h *Handler) replay(ctx context.Context, conn *websocket.Conn, sub *subscri
 			}
 			r.seen.add(row.env.ID)
 		}
-		if len(rows) < h.cfg.ReplayBatch {
+		pos = next
+		if !more {
 			r.horizon = pos
 			return r, nil
 		}
@@ -264,15 +257,12 @@ func (h *Handler) replay(ctx context.Context, conn *websocket.Conn, sub *subscri
 
 // resume is what a resumed connection has already sent.
 type resume struct {
-	// horizon is the last outbox position replayed (or since's own): in
-	// embedded mode the replay is a complete prefix of the log up to it
-	// and the hub follows the log in the same order, so a live frame at
-	// or before it was sent, or seen by the client before it reconnected.
-	horizon    position
-	positioned bool
-	// seen holds the ids replayed last, for live frames without a
-	// position (distributed mode, where the stream order may differ a
-	// little from the log order).
+	// horizon is the last position replayed (or since's own). The replay
+	// is a complete prefix of the log up to it, and the hub follows the
+	// same log in the same order, so a live frame at or before it was
+	// either replayed or seen by the client before it reconnected.
+	horizon position
+	// seen holds the ids replayed last, for frames without a position.
 	seen *recentIDs
 }
 
@@ -281,7 +271,7 @@ func (r *resume) has(fr frame) bool {
 	if r == nil {
 		return false
 	}
-	if r.positioned && fr.hasPos {
+	if fr.hasPos {
 		return !fr.pos.after(r.horizon)
 	}
 	return r.seen.skip(fr.id)
@@ -359,11 +349,6 @@ func (r *recentIDs) add(id string) {
 	r.ring[r.next] = id
 	r.next = (r.next + 1) % len(r.ring)
 	r.set[id] = struct{}{}
-}
-
-func (r *recentIDs) has(id string) bool {
-	_, ok := r.set[id]
-	return ok
 }
 
 // skip reports whether id was already sent (and forgets it: the live queue

@@ -114,9 +114,12 @@ func start(t *testing.T, db *store.DB, s setup) *bundle {
 		_ = hub.Run(ctx, src)
 	}()
 
-	var log *realtime.OutboxLog
-	if db != nil {
-		log = realtime.NewOutboxLog(db, realtime.OutboxLogConfig{Distributed: s.redis != nil})
+	var log realtime.Replayer
+	switch {
+	case s.redis != nil:
+		log = realtime.NewStreamLog(s.redis, s.prefix)
+	case db != nil:
+		log = realtime.NewOutboxLog(db)
 	}
 	api := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", WithAPI: true}, logger, observe.NewMetrics())
 	api.SetAuthenticator(testTokens)

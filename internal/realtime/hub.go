@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -25,11 +26,13 @@ type Source interface {
 	Run(ctx context.Context, emit func(eventlog.Envelope)) error
 }
 
-// positionedSource is a Source that knows each event's outbox position
-// (embedded mode): frames then carry it, and a resuming connection skips
+// positionedSource is a Source that knows each event's position in the log
+// (outbox or stream): frames then carry it, and a resuming connection skips
 // live frames at or before what it replayed, exactly.
 type positionedSource interface {
-	runPositioned(ctx context.Context, emit func(eventlog.Envelope, position)) error
+	// runPositioned calls ready once everything appended from then on will
+	// be emitted.
+	runPositioned(ctx context.Context, ready func(), emit func(eventlog.Envelope, position)) error
 }
 
 // HubConfig tunes a Hub; zero fields get the documented defaults.
@@ -60,10 +63,11 @@ type Hub struct {
 
 	mu      sync.Mutex
 	tenants map[string]map[*subscriber]struct{}
-	// recent holds the ids of the events dispatched last, so a replay can
-	// tell an event this hub already handed out from one still to come.
-	recent  *recentIDs
 	stopped bool
+	// ready is closed once the source has fixed where it starts: a
+	// connection subscribed before could miss events committed meanwhile.
+	ready     chan struct{}
+	readyOnce sync.Once
 	// done is closed when the hub stops; connections then close with 1001.
 	done chan struct{}
 }
@@ -72,10 +76,6 @@ type hubMetrics struct {
 	clients prometheus.Gauge
 	dropped *prometheus.CounterVec
 }
-
-// recentDispatched is how many dispatched event ids a hub remembers: enough
-// to cover the moment between the dispatcher's XADD and its commit.
-const recentDispatched = 8192
 
 // Reasons a connection is dropped, the label of the dropped counter.
 const (
@@ -90,7 +90,7 @@ func NewHub(cfg HubConfig, logger *slog.Logger, reg prometheus.Registerer) (*Hub
 		cfg:     cfg,
 		logger:  logger,
 		tenants: make(map[string]map[*subscriber]struct{}),
-		recent:  newRecentIDs(recentDispatched),
+		ready:   make(chan struct{}),
 		done:    make(chan struct{}),
 		metrics: hubMetrics{
 			clients: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -118,7 +118,7 @@ func NewHub(cfg HubConfig, logger *slog.Logger, reg prometheus.Registerer) (*Hub
 type frame struct {
 	id   string
 	data []byte
-	// pos is the event's outbox position when hasPos (embedded mode).
+	// pos is the event's position in the log when hasPos.
 	pos    position
 	hasPos bool
 }
@@ -136,11 +136,26 @@ type subscriber struct {
 var errTooManyConnections = apperr.RateLimited("too-many-connections",
 	"too many WebSocket connections for this account", 5)
 
-var errHubStopped = apperr.Unavailable("realtime-stopping", "the server is shutting down")
+var (
+	errHubStopped  = apperr.Unavailable("realtime-stopping", "the server is shutting down")
+	errHubStarting = apperr.Unavailable("realtime-starting", "live events are not available yet; retry shortly")
+)
+
+// readyWait bounds how long a connection waits for a starting hub.
+const readyWait = 5 * time.Second
 
 // subscribe registers a connection before its WebSocket upgrade, so events
 // published from now on are queued for it while it replays what it missed.
-func (h *Hub) subscribe(f Filter) (*subscriber, error) {
+func (h *Hub) subscribe(ctx context.Context, f Filter) (*subscriber, error) {
+	select {
+	case <-h.ready:
+	case <-h.done:
+		return nil, errHubStopped
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(readyWait):
+		return nil, errHubStarting
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.stopped {
@@ -187,7 +202,6 @@ func (h *Hub) Publish(env eventlog.Envelope) { h.publish(env, position{}, false)
 func (h *Hub) publish(env eventlog.Envelope, pos position, hasPos bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.recent.add(env.ID)
 	var fr frame
 	for s := range h.tenants[env.TenantID] {
 		if !s.filter.Matches(env) {
@@ -215,9 +229,11 @@ func (h *Hub) publish(env eventlog.Envelope, pos position, hasPos bool) {
 // connections are closed with 1001 (going away) and new ones refused.
 func (h *Hub) Run(ctx context.Context, src Source) error {
 	defer h.stop()
+	markReady := func() { h.readyOnce.Do(func() { close(h.ready) }) }
 	if ps, ok := src.(positionedSource); ok {
-		return ps.runPositioned(ctx, func(e eventlog.Envelope, p position) { h.publish(e, p, true) })
+		return ps.runPositioned(ctx, markReady, func(e eventlog.Envelope, p position) { h.publish(e, p, true) })
 	}
+	markReady() // a plain source emits from the moment it runs
 	return src.Run(ctx, h.Publish)
 }
 
@@ -228,13 +244,6 @@ func (h *Hub) stop() {
 		h.stopped = true
 		close(h.done)
 	}
-}
-
-// dispatched reports whether the hub already handed out the event.
-func (h *Hub) dispatched(id string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.recent.has(id)
 }
 
 // Clients reports how many connections the hub holds (for tests and

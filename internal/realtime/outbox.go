@@ -14,11 +14,13 @@ import (
 	"github.com/wagate/wagate/internal/store"
 )
 
-// position is a place in the outbox's log order. SQLite commits rows in seq
-// order (one writer), so seq alone orders them and txID stays 0. PostgreSQL
+// position is a place in the log the hub follows, comparable with the
+// positions of replayed events. In the outbox, SQLite commits rows in seq
+// order (one writer), so seq alone orders them and txID stays 0; PostgreSQL
 // assigns seq before commit, so a late commit may carry a smaller seq than
-// rows already visible; there the order is (tx_id, seq), read only below the
-// snapshot's xmin, exactly like the embedded event log's cursors.
+// rows already visible, and the order is (tx_id, seq), read only past every
+// transaction still in flight. In the Redis stream it is the entry id
+// (milliseconds, sequence).
 type position struct {
 	txID int64
 	seq  int64
@@ -29,15 +31,12 @@ func (p position) after(o position) bool {
 	return p.txID > o.txID || (p.txID == o.txID && p.seq > o.seq)
 }
 
-const outboxColumns = `seq, CASE WHEN published_at IS NULL THEN 0 ELSE 1 END,
-	id, type, tenant_id, session_id, occurred_at, data, trace_parent`
+const outboxColumns = `seq, id, type, tenant_id, session_id, occurred_at, data, trace_parent`
 
-// row is an outbox row: the event, its position and whether the dispatcher
-// has marked it published (distributed mode).
+// row is one event of the log with its position.
 type row struct {
-	env       eventlog.Envelope
-	pos       position
-	published bool
+	env eventlog.Envelope
+	pos position
 }
 
 // scanOutbox reads rows selected as (tx_id, outboxColumns...).
@@ -47,16 +46,14 @@ func scanOutbox(rows *sql.Rows) ([]row, error) {
 	for rows.Next() {
 		var (
 			r          row
-			published  int
 			occurredAt int64
 			data       string
 		)
 		e := &r.env
-		if err := rows.Scan(&r.pos.txID, &r.pos.seq, &published, &e.ID, &e.Type, &e.TenantID, &e.SessionID,
+		if err := rows.Scan(&r.pos.txID, &r.pos.seq, &e.ID, &e.Type, &e.TenantID, &e.SessionID,
 			&occurredAt, &data, &e.TraceParent); err != nil {
 			return nil, fmt.Errorf("scan outbox row: %w", err)
 		}
-		r.published = published == 1
 		e.OccurredAt = store.FromMillis(occurredAt)
 		e.Data = json.RawMessage(data)
 		out = append(out, r)
@@ -102,36 +99,20 @@ func afterClause(byTx bool, p position, args []any) (where, order string, _ []an
 	return fmt.Sprintf(`seq > $%d`, len(args)+1), `ORDER BY seq`, append(args, p.seq)
 }
 
-// OutboxLogConfig says how the hub is fed, so replay reads the outbox in
-// the order its live events follow.
-type OutboxLogConfig struct {
-	// Distributed is set when the hub follows the Redis stream: replay
-	// then reads in seq order, the dispatcher's publishing order.
-	// Otherwise it reads exactly as OutboxSource does.
-	Distributed bool
-}
-
-// OutboxLog answers resume requests from the outbox table, which keeps every
-// event for a retention window in both modes.
+// OutboxLog answers resume requests from the outbox table: the event log of
+// embedded mode, read exactly as OutboxSource follows it.
 type OutboxLog struct {
-	db  *store.DB
-	cfg OutboxLogConfig
+	db *store.DB
 	// now is replaceable in tests.
 	now func() time.Time
 }
 
+var _ Replayer = (*OutboxLog)(nil)
+
 // NewOutboxLog reads resume positions and missed events from db's outbox.
-func NewOutboxLog(db *store.DB, cfg OutboxLogConfig) *OutboxLog {
-	return &OutboxLog{db: db, cfg: cfg, now: time.Now}
+func NewOutboxLog(db *store.DB) *OutboxLog {
+	return &OutboxLog{db: db, now: time.Now}
 }
-
-// byTx reports whether replay orders by (tx_id, seq) — the embedded log on
-// PostgreSQL — rather than seq.
-func (l *OutboxLog) byTx() bool { return l.db.Dialect == store.Postgres && !l.cfg.Distributed }
-
-// positioned reports whether replayed positions compare with the positions
-// of live frames (both come from the outbox in embedded mode).
-func (l *OutboxLog) positioned() bool { return !l.cfg.Distributed }
 
 // errSinceTooOld is a since that cannot be honoured: unknown, of another
 // tenant, or older than the replay window.
@@ -160,11 +141,11 @@ func (l *OutboxLog) locate(ctx context.Context, tenantID, eventID string, window
 	return p, nil
 }
 
-// after returns up to limit of the tenant's domain events after from, in log
-// order, narrowed to f's session; type filtering is left to the caller so a
-// page is never empty while rows remain.
-func (l *OutboxLog) after(ctx context.Context, f Filter, from position, limit int) ([]row, error) {
-	where, order, args := afterClause(l.byTx(), from, []any{eventlog.DomainEvents, f.TenantID})
+// after returns the tenant's domain events after from, in log order,
+// narrowed to f's session, reading up to limit rows; more reports whether
+// rows may remain. Type filtering is left to the caller.
+func (l *OutboxLog) after(ctx context.Context, f Filter, from position, limit int) ([]row, position, bool, error) {
+	where, order, args := afterClause(l.db.Dialect == store.Postgres, from, []any{eventlog.DomainEvents, f.TenantID})
 	q := `SELECT ` + txIDExpr(l.db.Dialect) + `, ` + outboxColumns + ` FROM outbox
 		WHERE stream = $1 AND tenant_id = $2 AND ` + where
 	if f.SessionID != "" {
@@ -173,11 +154,18 @@ func (l *OutboxLog) after(ctx context.Context, f Filter, from position, limit in
 	}
 	args = append(args, limit)
 	q += fmt.Sprintf(` %s LIMIT $%d`, order, len(args))
-	rows, err := l.db.SQL.QueryContext(ctx, q, args...)
+	rs, err := l.db.SQL.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("replay outbox for tenant %s: %w", f.TenantID, err)
+		return nil, from, false, fmt.Errorf("replay outbox for tenant %s: %w", f.TenantID, err)
 	}
-	return scanOutbox(rows)
+	rows, err := scanOutbox(rs)
+	if err != nil {
+		return nil, from, false, err
+	}
+	if len(rows) > 0 {
+		from = rows[len(rows)-1].pos
+	}
+	return rows, from, len(rows) == limit, nil
 }
 
 // OutboxSourceConfig tunes an OutboxSource.
@@ -217,12 +205,13 @@ func NewOutboxSource(db *store.DB, cfg OutboxSourceConfig, logger *slog.Logger) 
 
 // Run emits every domain event committed after it starts, in log order.
 func (s *OutboxSource) Run(ctx context.Context, emit func(eventlog.Envelope)) error {
-	return s.runPositioned(ctx, func(e eventlog.Envelope, _ position) { emit(e) })
+	return s.runPositioned(ctx, func() {}, func(e eventlog.Envelope, _ position) { emit(e) })
 }
 
 // runPositioned is Run with each event's outbox position, which lets a
-// resuming connection tell live events it already replayed.
-func (s *OutboxSource) runPositioned(ctx context.Context, emit func(eventlog.Envelope, position)) error {
+// resuming connection tell live events it already replayed. ready is called
+// once the starting point is fixed.
+func (s *OutboxSource) runPositioned(ctx context.Context, ready func(), emit func(eventlog.Envelope, position)) error {
 	var (
 		pos     position
 		started bool
@@ -241,6 +230,9 @@ func (s *OutboxSource) runPositioned(ctx context.Context, emit func(eventlog.Env
 		if !started {
 			pos, err = s.end(ctx)
 			started = err == nil
+			if started {
+				ready()
+			}
 		}
 		for started && err == nil {
 			var rows []row
