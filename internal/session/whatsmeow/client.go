@@ -102,6 +102,15 @@ func (c *client) Connect(ctx context.Context) error {
 
 // handle receives every whatsmeow event of this client.
 func (c *client) handle(evt any) {
+	switch evt.(type) {
+	case *events.KeepAliveTimeout, *events.KeepAliveRestored:
+		if !c.cli.IsLoggedIn() {
+			// whatsmeow pings on the login socket too, before any pairing:
+			// a late ping there says nothing about a session that shows QR
+			// codes, and must neither stop them nor mark it connected.
+			return
+		}
+	}
 	switch v := evt.(type) {
 	case *events.QR:
 		c.showQRs(v.Codes)
