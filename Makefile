@@ -19,7 +19,8 @@ lint:
 	$(GO) vet ./...
 
 bench:
-	cd bench && $(GO) run ./eventlog
+	cd bench && $(GO) run ./eventlog && $(GO) run ./messaging
+	@echo "session benchmark (real whatsmeow clients on the fake network): cd bench && go run ./sessions"
 
 tidy:
 	$(GO) mod tidy
