@@ -55,7 +55,7 @@ func (p *protocolLog) record(_ types.JID, node *waBinary.Node) {
 // does not depend on how fast the machine is.
 func (p *protocolLog) waitSeen(t testing.TB, shape string) {
 	t.Helper()
-	deadline := time.NewTimer(waitTimeout)
+	deadline := time.NewTimer(WaitTimeout)
 	defer deadline.Stop()
 	for {
 		p.mu.Lock()
@@ -67,7 +67,7 @@ func (p *protocolLog) waitSeen(t testing.TB, shape string) {
 		select {
 		case <-changed:
 		case <-deadline.C:
-			t.Fatalf("no client sent %q within %s", shape, waitTimeout)
+			t.Fatalf("no client sent %q within %s", shape, WaitTimeout)
 		}
 	}
 }

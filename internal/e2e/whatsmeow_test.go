@@ -5,14 +5,11 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"testing"
 
 	"go.mau.fi/whatsmeow/types"
 
 	"github.com/wagate/wagate/internal/eventlog/eventlogtest"
-	"github.com/wagate/wagate/internal/store"
-	"github.com/wagate/wagate/internal/testenv"
 	"github.com/wagate/wagate/internal/wafake"
 )
 
@@ -59,48 +56,48 @@ type sessionView struct {
 // file of protocol paths.
 func TestWhatsmeowEndToEnd(t *testing.T) {
 	t.Parallel()
-	for _, mode := range testenv.Dialects {
-		t.Run(string(mode), func(t *testing.T) {
+	for _, mode := range Modes {
+		t.Run(mode.String(), func(t *testing.T) {
 			t.Parallel()
 			protocol := newProtocolLog()
-			n := fakeNetwork(t, wafake.Config{ShortPreKeyUpload: true, OnReceive: protocol.record})
+			n := StartFake(t, wafake.Config{ShortPreKeyUpload: true, OnReceive: protocol.record})
 			runEndToEnd(t, mode, n, protocol)
 			checkGolden(t, protocol)
 		})
 	}
 }
 
-func runEndToEnd(t *testing.T, mode store.Dialect, n *wafake.Network, protocol *protocolLog) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
+func runEndToEnd(t *testing.T, mode Mode, n *wafake.Network, protocol *protocolLog) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*WaitTimeout)
 	defer cancel()
 	phone := n.NewPhone(phoneNumber)
 	contact := n.NewContact(contactNumber)
-	d := newDeployment(t, mode, n.Configure)
-	proc := d.start()
-	api := signUp(t, d, proc.base, "ada@example.com")
-	events := newEventStream(t)
-	events.connect(api)
+	d := NewDeployment(t, mode, n.Configure)
+	proc := d.Start()
+	api := SignUp(t, d, proc.Base, "ada@example.com")
+	events := NewEventStream(t)
+	events.Connect(api)
 
 	// Create a whatsmeow session: the worker's client shows its QR.
 	var created struct {
 		SessionID string `json:"sessionId"`
 		Status    string `json:"status"`
 	}
-	api.must(http.MethodPost, "/sessions", map[string]string{"name": "shop", "provider": "whatsmeow"}, &created, http.StatusCreated)
+	api.Must(http.MethodPost, "/sessions", map[string]string{"name": "shop", "provider": "whatsmeow"}, &created, http.StatusCreated)
 	id := created.SessionID
 	if id == "" || created.Status != "pending_qr" {
 		t.Fatalf("create session answered %+v", created)
 	}
-	events.wait(0, id, "session.created", nil)
-	qrEv, pos := events.wait(0, id, "session.qr.updated", nil)
+	events.Wait(0, id, "session.created", nil)
+	qrEv, pos := events.Wait(0, id, "session.qr.updated", nil)
 	var qr struct {
 		QR string `json:"qr"`
 	}
-	qrEv.decode(t, &qr)
+	qrEv.Decode(t, &qr)
 	var qrView struct {
 		QR string `json:"qr"`
 	}
-	api.must(http.MethodGet, "/sessions/"+id+"/qr", nil, &qrView, http.StatusOK)
+	api.Must(http.MethodGet, "/sessions/"+id+"/qr", nil, &qrView, http.StatusOK)
 	if qrView.QR == "" {
 		t.Fatal("GET /sessions/{id}/qr has no code")
 	}
@@ -111,16 +108,16 @@ func runEndToEnd(t *testing.T, mode store.Dialect, n *wafake.Network, protocol *
 	if err != nil {
 		t.Fatalf("the phone cannot link the QR from session.qr.updated: %v", err)
 	}
-	connEv, pos := events.wait(pos, id, "session.status.connected", nil)
+	connEv, pos := events.Wait(pos, id, "session.status.connected", nil)
 	var conn struct {
 		Phone string `json:"phone"`
 	}
-	connEv.decode(t, &conn)
+	connEv.Decode(t, &conn)
 	if conn.Phone != phoneNumber {
 		t.Fatalf("connected with phone %q, want %s", conn.Phone, phoneNumber)
 	}
 	var view sessionView
-	api.must(http.MethodGet, "/sessions/"+id, nil, &view, http.StatusOK)
+	api.Must(http.MethodGet, "/sessions/"+id, nil, &view, http.StatusOK)
 	if view.Status != "connected" || view.Phone != phoneNumber || view.Provider != "whatsmeow" {
 		t.Fatalf("session after the scan: %+v", view)
 	}
@@ -138,8 +135,8 @@ func runEndToEnd(t *testing.T, mode store.Dialect, n *wafake.Network, protocol *
 	if got.Text() != text || got.From != self {
 		t.Fatalf("the contact got %q from %s, want %q from %s", got.Text(), got.From, text, self)
 	}
-	sentEv, pos := events.wait(pos, id, "message.sent", func(ev envelope) bool { return dataField(t, ev, "id") == out.ID })
-	if waID := dataField(t, sentEv, "messageId"); waID != got.ID {
+	sentEv, pos := events.Wait(pos, id, "message.sent", func(ev Envelope) bool { return ev.Field(t, "id") == out.ID })
+	if waID := sentEv.Field(t, "messageId"); waID != got.ID {
 		t.Fatalf("message.sent has WhatsApp id %s, the contact got %s", waID, got.ID)
 	}
 	sent := waitStatus(t, api, id, out.ID, "sent")
@@ -155,7 +152,7 @@ func runEndToEnd(t *testing.T, mode store.Dialect, n *wafake.Network, protocol *
 		if err := contact.SendReceipt(ctx, self, []types.MessageID{got.ID}, r.typ); err != nil {
 			t.Fatal(err)
 		}
-		events.wait(pos, id, "message.status.updated", func(ev envelope) bool { return dataField(t, ev, "status") == r.status })
+		events.Wait(pos, id, "message.status.updated", func(ev Envelope) bool { return ev.Field(t, "status") == r.status })
 		waitStatus(t, api, id, out.ID, r.status)
 	}
 
@@ -165,7 +162,7 @@ func runEndToEnd(t *testing.T, mode store.Dialect, n *wafake.Network, protocol *
 	if err != nil {
 		t.Fatal(err)
 	}
-	recvEv, pos := events.wait(pos, id, "message.received", nil)
+	recvEv, pos := events.Wait(pos, id, "message.received", nil)
 	var recv struct {
 		Message struct {
 			MessageID string `json:"messageId"`
@@ -175,7 +172,7 @@ func runEndToEnd(t *testing.T, mode store.Dialect, n *wafake.Network, protocol *
 			} `json:"content"`
 		} `json:"message"`
 	}
-	recvEv.decode(t, &recv)
+	recvEv.Decode(t, &recv)
 	if recv.Message.MessageID != replyID || recv.Message.Content.Text != reply || recv.Message.ChatJID != contactJID {
 		t.Fatalf("message.received %s, want %s %q in %s", recvEv.Data, replyID, reply, contactJID)
 	}
@@ -188,7 +185,7 @@ func runEndToEnd(t *testing.T, mode store.Dialect, n *wafake.Network, protocol *
 
 	// Keep-alive pings are answered: the session stays connected.
 	protocol.waitSeen(t, "iq type=get xmlns=w:p")
-	if n := events.count(0, id, "session.status.disconnected"); n != 0 {
+	if n := events.Count(0, id, "session.status.disconnected"); n != 0 {
 		t.Fatalf("%d disconnections of a healthy session", n)
 	}
 
@@ -197,14 +194,14 @@ func runEndToEnd(t *testing.T, mode store.Dialect, n *wafake.Network, protocol *
 	if err := n.WaitAcked(ctx, self); err != nil {
 		t.Fatal(err)
 	}
-	proc.shutdown(t)
-	proc = d.start()
-	api.base = proc.base
-	events.connect(api)
+	proc.Shutdown(t)
+	proc = d.Start()
+	api.Base = proc.Base
+	events.Connect(api)
 	beforeRestart := pos
-	_, pos = events.wait(pos, id, "session.status.disconnected", reasonIs("worker_stopped"))
-	_, pos = events.wait(pos, id, "session.status.connected", nil)
-	if qrs := events.count(beforeRestart, id, "session.qr.updated"); qrs != 0 {
+	_, pos = events.Wait(pos, id, "session.status.disconnected", ReasonIs("worker_stopped"))
+	_, pos = events.Wait(pos, id, "session.status.connected", nil)
+	if qrs := events.Count(beforeRestart, id, "session.qr.updated"); qrs != 0 {
 		t.Fatalf("the restarted worker asked for %d QR codes; it must reconnect from the stored device", qrs)
 	}
 	if devs := n.Devices(phone.JID()); len(devs) != 1 || devs[0] != self {
@@ -214,7 +211,7 @@ func runEndToEnd(t *testing.T, mode store.Dialect, n *wafake.Network, protocol *
 	if got, err := contact.WaitMessage(ctx); err != nil || got.Text() != "It arrives tomorrow." || got.PreKey {
 		t.Fatalf("after the restart the contact got %q (pkmsg %v), %v; want a normal message", got.Text(), got.PreKey, err)
 	}
-	_, pos = events.wait(pos, id, "message.sent", func(ev envelope) bool { return dataField(t, ev, "id") == out2.ID })
+	_, pos = events.Wait(pos, id, "message.sent", func(ev Envelope) bool { return ev.Field(t, "id") == out2.ID })
 
 	// The network drops the connection: connection_lost, then the worker
 	// reconnects by itself.
@@ -225,13 +222,13 @@ func runEndToEnd(t *testing.T, mode store.Dialect, n *wafake.Network, protocol *
 	if err := n.DropConnection(self); err != nil {
 		t.Fatal(err)
 	}
-	_, pos = events.wait(pos, id, "session.status.disconnected", reasonIs("connection_lost"))
-	_, pos = events.wait(pos, id, "session.status.connected", nil)
+	_, pos = events.Wait(pos, id, "session.status.disconnected", ReasonIs("connection_lost"))
+	_, pos = events.Wait(pos, id, "session.status.connected", nil)
 	waitLoggedIn(t, n, self)
 	if _, err := contact.SendText(ctx, self.ToNonAD(), "still there?"); err != nil {
 		t.Fatal(err)
 	}
-	events.wait(pos, id, "message.received", func(ev envelope) bool { return dataField(t, ev, "message.content.text") == "still there?" })
+	events.Wait(pos, id, "message.received", func(ev Envelope) bool { return ev.Field(t, "message.content.text") == "still there?" })
 
 	// The user unlinks wagate on the phone: logged_out, and it stays down.
 	if err := n.WaitAcked(ctx, self); err != nil {
@@ -240,27 +237,27 @@ func runEndToEnd(t *testing.T, mode store.Dialect, n *wafake.Network, protocol *
 	if err := n.LogoutDevice(self); err != nil {
 		t.Fatal(err)
 	}
-	_, pos = events.wait(pos, id, "session.status.disconnected", reasonIs("logged_out"))
-	api.must(http.MethodGet, "/sessions/"+id, nil, &view, http.StatusOK)
+	_, pos = events.Wait(pos, id, "session.status.disconnected", ReasonIs("logged_out"))
+	api.Must(http.MethodGet, "/sessions/"+id, nil, &view, http.StatusOK)
 	if view.Status != "disconnected" || view.DisconnectReason != "logged_out" {
 		t.Fatalf("session after the phone unlinked it: %+v", view)
 	}
-	eventlogtest.Eventually(t, waitTimeout, func() bool { return len(proc.app.SessionManager.Running()) == 0 },
+	eventlogtest.Eventually(t, WaitTimeout, func() bool { return len(proc.App.SessionManager.Running()) == 0 },
 		"the worker lets a logged-out session go")
-	if n := events.count(pos, id, "session.status.connected"); n != 0 {
+	if n := events.Count(pos, id, "session.status.connected"); n != 0 {
 		t.Fatalf("a logged-out session reconnected %d times", n)
 	}
 }
 
 // sendText sends a text through the API and returns the pending message.
-func sendText(t *testing.T, api *client, sessionID, to, text, idempotencyKey string) message {
+func sendText(t *testing.T, api *Client, sessionID, to, text, idempotencyKey string) message {
 	t.Helper()
 	var m message
 	var hdr []string
 	if idempotencyKey != "" {
 		hdr = []string{"Idempotency-Key", idempotencyKey}
 	}
-	api.must(http.MethodPost, "/sessions/"+sessionID+"/messages", map[string]string{"to": to, "text": text}, &m, http.StatusAccepted, hdr...)
+	api.Must(http.MethodPost, "/sessions/"+sessionID+"/messages", map[string]string{"to": to, "text": text}, &m, http.StatusAccepted, hdr...)
 	if m.ID == "" || m.Status != "pending" || m.Content.Text != text {
 		t.Fatalf("send answered %+v", m)
 	}
@@ -269,11 +266,11 @@ func sendText(t *testing.T, api *client, sessionID, to, text, idempotencyKey str
 
 // waitStatus polls GET /sessions/{id}/messages/{messageId} until the
 // message has status.
-func waitStatus(t *testing.T, api *client, sessionID, messageID, status string) message {
+func waitStatus(t *testing.T, api *Client, sessionID, messageID, status string) message {
 	t.Helper()
 	var m message
-	eventlogtest.Eventually(t, waitTimeout, func() bool {
-		api.must(http.MethodGet, "/sessions/"+sessionID+"/messages/"+messageID, nil, &m, http.StatusOK)
+	eventlogtest.Eventually(t, WaitTimeout, func() bool {
+		api.Must(http.MethodGet, "/sessions/"+sessionID+"/messages/"+messageID, nil, &m, http.StatusOK)
 		return m.Status == status
 	}, "message %s to reach status %s", messageID, status)
 	return m
@@ -281,7 +278,7 @@ func waitStatus(t *testing.T, api *client, sessionID, messageID, status string) 
 
 // waitChat polls GET /chats until the session's one chat, with the
 // contact, has an unread message, and checks its last message.
-func waitChat(t *testing.T, api *client, sessionID string, lastMessageIDs ...string) {
+func waitChat(t *testing.T, api *Client, sessionID string, lastMessageIDs ...string) {
 	t.Helper()
 	var page struct {
 		Items []struct {
@@ -290,8 +287,8 @@ func waitChat(t *testing.T, api *client, sessionID string, lastMessageIDs ...str
 			UnreadCount   int    `json:"unreadCount"`
 		} `json:"items"`
 	}
-	eventlogtest.Eventually(t, waitTimeout, func() bool {
-		api.must(http.MethodGet, "/chats?sessionId="+url.QueryEscape(sessionID), nil, &page, http.StatusOK)
+	eventlogtest.Eventually(t, WaitTimeout, func() bool {
+		api.Must(http.MethodGet, "/chats?sessionId="+url.QueryEscape(sessionID), nil, &page, http.StatusOK)
 		return len(page.Items) == 1 && page.Items[0].UnreadCount == 1
 	}, "a chat with one unread message")
 	// WhatsApp timestamps have a resolution of one second: when the reply
@@ -303,12 +300,12 @@ func waitChat(t *testing.T, api *client, sessionID string, lastMessageIDs ...str
 }
 
 // chatHistory is the contact chat's persisted history, newest first.
-func chatHistory(t *testing.T, api *client, sessionID string) []message {
+func chatHistory(t *testing.T, api *Client, sessionID string) []message {
 	t.Helper()
 	var page struct {
 		Items []message `json:"items"`
 	}
-	api.must(http.MethodGet, "/chats/"+url.PathEscape(contactJID)+"/messages?sessionId="+url.QueryEscape(sessionID), nil, &page, http.StatusOK)
+	api.Must(http.MethodGet, "/chats/"+url.PathEscape(contactJID)+"/messages?sessionId="+url.QueryEscape(sessionID), nil, &page, http.StatusOK)
 	return page.Items
 }
 
@@ -316,21 +313,5 @@ func chatHistory(t *testing.T, api *client, sessionID string) []message {
 // worker's "connected" can precede the end of the login on the server.
 func waitLoggedIn(t *testing.T, n *wafake.Network, device types.JID) {
 	t.Helper()
-	eventlogtest.Eventually(t, waitTimeout, func() bool { return n.Connected(device) }, "device %s logged in on the fake network", device)
-}
-
-// dataField reads a dotted path of string fields from an event's data.
-func dataField(t testing.TB, ev envelope, path string) string {
-	t.Helper()
-	var v any
-	ev.decode(t, &v)
-	for _, key := range strings.Split(path, ".") {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return ""
-		}
-		v = m[key]
-	}
-	s, _ := v.(string)
-	return s
+	eventlogtest.Eventually(t, WaitTimeout, func() bool { return n.Connected(device) }, "device %s logged in on the fake network", device)
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/coder/websocket"
 )
 
-// envelope is an event as the WebSocket delivers it.
-type envelope struct {
+// Envelope is an event as the WebSocket delivers it.
+type Envelope struct {
 	ID        string          `json:"id"`
 	Type      string          `json:"type"`
 	TenantID  string          `json:"tenantId"`
@@ -22,39 +22,40 @@ type envelope struct {
 	Data      json.RawMessage `json:"data"`
 }
 
-// decode unmarshals the event's data into v, failing the test on error.
-func (e envelope) decode(t testing.TB, v any) {
+// Decode unmarshals the event's data into v, failing the test on error.
+func (e Envelope) Decode(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(e.Data, v); err != nil {
 		t.Fatalf("decode %s data %s: %v", e.Type, e.Data, err)
 	}
 }
 
-// eventStream keeps every event a user's WebSocket connections delivered,
+// EventStream keeps every event a user's WebSocket connections delivered,
 // in order, without duplicates. It survives wagate restarts: connect again
 // to the new process and it resumes after the last event it has (?since=).
-type eventStream struct {
+type EventStream struct {
 	t testing.TB
 
 	mu      sync.Mutex
-	events  []envelope
+	events  []Envelope
 	seen    map[string]bool
 	changed chan struct{}
 	readers sync.WaitGroup
 }
 
-func newEventStream(t testing.TB) *eventStream {
-	s := &eventStream{t: t, seen: map[string]bool{}, changed: make(chan struct{})}
+// NewEventStream returns an empty stream; Connect feeds it.
+func NewEventStream(t testing.TB) *EventStream {
+	s := &EventStream{t: t, seen: map[string]bool{}, changed: make(chan struct{})}
 	t.Cleanup(s.readers.Wait)
 	return s
 }
 
-// connect opens GET /ws/sessions on a process as c's user, resuming after
+// Connect opens GET /ws/sessions on a process as c's user, resuming after
 // the last event received so far. The connection ends when the process
 // stops or the test ends.
-func (s *eventStream) connect(c *client) {
+func (s *EventStream) Connect(c *Client) {
 	s.t.Helper()
-	q := url.Values{"access_token": {c.token}}
+	q := url.Values{"access_token": {c.Token}}
 	s.mu.Lock()
 	if n := len(s.events); n > 0 {
 		q.Set("since", s.events[n-1].ID)
@@ -62,9 +63,9 @@ func (s *eventStream) connect(c *client) {
 	s.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.t.Cleanup(cancel)
-	dialCtx, dialCancel := context.WithTimeout(ctx, waitTimeout)
+	dialCtx, dialCancel := context.WithTimeout(ctx, WaitTimeout)
 	defer dialCancel()
-	conn, res, err := websocket.Dial(dialCtx, "ws"+strings.TrimPrefix(c.base, "http")+"/ws/sessions?"+q.Encode(), nil)
+	conn, res, err := websocket.Dial(dialCtx, "ws"+strings.TrimPrefix(c.Base, "http")+"/ws/sessions?"+q.Encode(), nil)
 	if err != nil {
 		s.t.Fatalf("open /ws/sessions: %v (%v)", err, res)
 	}
@@ -78,7 +79,7 @@ func (s *eventStream) connect(c *client) {
 			if err != nil {
 				return // the process stopped, or the test ended
 			}
-			var ev envelope
+			var ev Envelope
 			if err := json.Unmarshal(data, &ev); err != nil {
 				s.t.Errorf("undecodable WebSocket message %q: %v", data, err)
 				return
@@ -88,7 +89,7 @@ func (s *eventStream) connect(c *client) {
 	}()
 }
 
-func (s *eventStream) add(ev envelope) {
+func (s *EventStream) add(ev Envelope) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.seen[ev.ID] {
@@ -100,11 +101,11 @@ func (s *eventStream) add(ev envelope) {
 	s.changed = make(chan struct{})
 }
 
-// wait returns the first event of sessionID and type typ at index from or
+// Wait returns the first event of sessionID and type typ at index from or
 // later that match accepts (nil accepts all), and the index after it.
-func (s *eventStream) wait(from int, sessionID, typ string, match func(envelope) bool) (envelope, int) {
+func (s *EventStream) Wait(from int, sessionID, typ string, match func(Envelope) bool) (Envelope, int) {
 	s.t.Helper()
-	deadline := time.NewTimer(waitTimeout)
+	deadline := time.NewTimer(WaitTimeout)
 	defer deadline.Stop()
 	for {
 		s.mu.Lock()
@@ -120,13 +121,13 @@ func (s *eventStream) wait(from int, sessionID, typ string, match func(envelope)
 		select {
 		case <-changed:
 		case <-deadline.C:
-			s.t.Fatalf("no %s event for session %s within %s; events from %d:\n%s", typ, sessionID, waitTimeout, from, s.dump(from))
+			s.t.Fatalf("no %s event for session %s within %s; events from %d:\n%s", typ, sessionID, WaitTimeout, from, s.dump(from))
 		}
 	}
 }
 
-// count is how many events of sessionID and type typ arrived from index from.
-func (s *eventStream) count(from int, sessionID, typ string) int {
+// Count is how many events of sessionID and type typ arrived from index from.
+func (s *EventStream) Count(from int, sessionID, typ string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -138,14 +139,14 @@ func (s *eventStream) count(from int, sessionID, typ string) int {
 	return n
 }
 
-// len is how many events arrived so far.
-func (s *eventStream) len() int {
+// Len is how many events arrived so far.
+func (s *EventStream) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.events)
 }
 
-func (s *eventStream) dump(from int) string {
+func (s *EventStream) dump(from int) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b strings.Builder
@@ -155,12 +156,29 @@ func (s *eventStream) dump(from int) string {
 	return b.String()
 }
 
-// reasonIs matches session.status.disconnected events with that reason.
-func reasonIs(reason string) func(envelope) bool {
-	return func(ev envelope) bool {
+// ReasonIs matches session.status.disconnected events with that reason.
+func ReasonIs(reason string) func(Envelope) bool {
+	return func(ev Envelope) bool {
 		var d struct {
 			Reason string `json:"reason"`
 		}
 		return json.Unmarshal(ev.Data, &d) == nil && d.Reason == reason
 	}
+}
+
+// Field reads a dotted path of string fields from the event's data
+// ("message.content.text"); "" when absent or not a string.
+func (e Envelope) Field(t testing.TB, path string) string {
+	t.Helper()
+	var v any
+	e.Decode(t, &v)
+	for _, key := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[key]
+	}
+	s, _ := v.(string)
+	return s
 }
