@@ -85,6 +85,10 @@ func (c *ManagerConfig) validate() error {
 	return nil
 }
 
+// restoreParallelism is how many sessions a worker opens and connects at
+// once when it restores sessions.
+const restoreParallelism = 16
+
 // Manager is the session worker: it runs one provider client per session it
 // owns, executes the commands of the session-commands stream, turns provider
 // events into domain events through the outbox, reconnects lost sessions
@@ -231,12 +235,26 @@ func (m *Manager) reconcileAll(ctx context.Context) {
 		return
 	}
 	wanted := map[string]bool{}
+	// Connecting takes a few network round trips per session; one at a
+	// time, a worker restoring hundreds of sessions would need minutes —
+	// longer than a lease lives while this loop renews none.
+	var restoring sync.WaitGroup
+	slots := make(chan struct{}, restoreParallelism)
 	for _, s := range want {
 		wanted[s.ID()] = true
-		if _, err := m.ensureRunning(ctx, s); err != nil && !errors.Is(err, errOwnedElsewhere) {
-			m.log.Warn("restore session", "session", s.ID(), "error", err)
+		if m.get(s.ID()) != nil {
+			continue
 		}
+		slots <- struct{}{}
+		restoring.Add(1)
+		go func() {
+			defer func() { <-slots; restoring.Done() }()
+			if _, err := m.ensureRunning(ctx, s); err != nil && !errors.Is(err, errOwnedElsewhere) {
+				m.log.Warn("restore session", "session", s.ID(), "error", err)
+			}
+		}()
 	}
+	restoring.Wait()
 	for _, id := range m.Running() {
 		if wanted[id] {
 			continue
