@@ -141,7 +141,8 @@ func whatsmeowVersion(t testing.TB) string {
 // file was recorded with, and on any node shape added or gone.
 func checkGolden(t *testing.T, p *protocolLog) {
 	t.Helper()
-	header := "# whatsmeow " + whatsmeowVersion(t)
+	version := whatsmeowVersion(t)
+	header := "# whatsmeow " + version
 	got := p.lines()
 	if *updateGolden {
 		// Both modes' subtests record the same shapes; write one at a time.
@@ -173,11 +174,11 @@ func checkGolden(t *testing.T, p *protocolLog) {
 		}
 	}
 	if recorded != header {
-		t.Errorf("whatsmeow changed: go.mod requires %s, %s was recorded with %q.\n"+
+		t.Errorf("whatsmeow changed: go.mod requires %s, %s was recorded with %s.\n"+
 			"The fake WhatsApp network (internal/wafake) was checked against the recorded version only. "+
 			"Read whatsmeow's changes to the protocol paths below, make wafake answer them, then "+
 			"re-record with: go test ./internal/e2e -run TestWhatsmeowEndToEnd -update-golden",
-			header, goldenPath, recorded)
+			version, goldenPath, strings.TrimPrefix(recorded, "# whatsmeow "))
 	}
 	var added, gone []string
 	for _, s := range got {
