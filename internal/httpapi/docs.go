@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"sort"
 	"strings"
-
 )
 
 // docsPage renders the API reference from the same OpenAPI document served at
