@@ -50,6 +50,34 @@ func MatchType(patterns []string, eventType string) bool {
 	return false
 }
 
+// maxTypePatternLength bounds a pattern clients may send (WebSocket filters,
+// webhook endpoint events).
+const maxTypePatternLength = 100
+
+// ValidTypePattern reports whether p is something MatchType understands: an
+// event type ("message.received"), a prefix pattern ("session.*") or "*" —
+// letters, digits, '_', '-' and dots, with '*' only as the whole last segment.
+func ValidTypePattern(p string) bool {
+	if p == "" || len(p) > maxTypePatternLength {
+		return false
+	}
+	if p == "*" {
+		return true
+	}
+	body, _ := strings.CutSuffix(p, ".*")
+	if body == "" || body[0] == '.' || body[len(body)-1] == '.' || strings.Contains(body, "..") {
+		return false
+	}
+	for _, r := range body {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // MarkProcessed records, in the handler's own transaction, that subscriber
 // has handled eventID. It returns false when it already had: the handler
 // then skips its writes, so a redelivered entry has no second effect.

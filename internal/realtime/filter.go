@@ -13,9 +13,8 @@ import (
 // Limits on what a client may ask for, so a query string cannot make the hub
 // do unbounded work per event.
 const (
-	maxTypePatterns  = 32
-	maxPatternLength = 100
-	maxSessionID     = 100
+	maxTypePatterns = 32
+	maxSessionID    = 100
 )
 
 // Filter selects the events one connection receives. TenantID is always set
@@ -60,7 +59,7 @@ func parseRequest(tenantID string, q url.Values) (request, error) {
 			if p == "" {
 				continue
 			}
-			if !ValidTypePattern(p) {
+			if !eventlog.ValidTypePattern(p) {
 				return request{}, apperr.Invalid("invalid-types",
 					"types must be event types or prefixes ending in .* (e.g. session.*,message.received)")
 			}
@@ -77,31 +76,4 @@ func parseRequest(tenantID string, q url.Values) (request, error) {
 		req.since = since
 	}
 	return req, nil
-}
-
-// ValidTypePattern reports whether p is an event type ("message.received"),
-// a prefix pattern ("session.*") or "*": letters, digits, '_',
-// '-' and dots, with '*' only as the whole last segment.
-func ValidTypePattern(p string) bool {
-	if p == "" || len(p) > maxPatternLength {
-		return false
-	}
-	if p == "*" {
-		return true
-	}
-	body := p
-	if prefix, ok := strings.CutSuffix(p, ".*"); ok {
-		body = prefix
-	}
-	if body == "" || body[0] == '.' || body[len(body)-1] == '.' || strings.Contains(body, "..") {
-		return false
-	}
-	for _, r := range body {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -21,7 +21,6 @@ import (
 const (
 	maxURLLength   = 2048
 	maxPatterns    = 50
-	maxPatternLen  = 100
 	minSecretLen   = 16
 	maxSecretLen   = 200
 	secretPrefix   = "whsec_"
@@ -200,7 +199,7 @@ func normalizeEvents(events []string) ([]string, error) {
 	out := make([]string, 0, len(events))
 	for _, p := range events {
 		p = strings.TrimSpace(p)
-		if !validPattern(p) {
+		if !eventlog.ValidTypePattern(p) {
 			return nil, ErrInvalidEvents.WithMessage("events: %q is not an event type or a prefix ending in .*", p)
 		}
 		if !slices.Contains(out, p) {
@@ -208,29 +207,6 @@ func normalizeEvents(events []string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// validPattern accepts an event type ("message.received"), a prefix pattern
-// ("session.*") or "*" — what eventlog.MatchType understands.
-func validPattern(p string) bool {
-	if p == "" || len(p) > maxPatternLen {
-		return false
-	}
-	if p == "*" {
-		return true
-	}
-	body, _ := strings.CutSuffix(p, ".*")
-	if body == "" || body[0] == '.' || body[len(body)-1] == '.' || strings.Contains(body, "..") {
-		return false
-	}
-	for _, r := range body {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func validSecret(s string) bool {
