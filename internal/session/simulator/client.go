@@ -31,10 +31,8 @@ type client struct {
 	ref  session.Ref
 	sink session.EventSink
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	events chan func()
-	done   chan struct{}
+	ctx   context.Context // ends when the client closes
+	queue *session.EventQueue
 
 	mu     sync.Mutex
 	state  state
@@ -46,33 +44,12 @@ type client struct {
 var _ session.Client = (*client)(nil)
 
 func newClient(p *Provider, ref session.Ref, sink session.EventSink) *client {
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &client{p: p, ref: ref, sink: sink, ctx: ctx, cancel: cancel,
-		events: make(chan func(), 256), done: make(chan struct{})}
-	go c.loop()
-	return c
-}
-
-// loop delivers queued sink calls in order until the client closes.
-func (c *client) loop() {
-	defer close(c.done)
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case fn := <-c.events:
-			fn()
-		}
-	}
+	q := session.NewEventQueue()
+	return &client{p: p, ref: ref, sink: sink, ctx: q.Context(), queue: q}
 }
 
 // emit queues a sink call.
-func (c *client) emit(fn func()) {
-	select {
-	case c.events <- fn:
-	case <-c.ctx.Done():
-	}
-}
+func (c *client) emit(fn func()) { c.queue.Emit(fn) }
 
 // Connect implements session.Client: a paired device comes online at once
 // (and receives what was queued for it); an unpaired one shows QR codes.
@@ -291,8 +268,7 @@ func (c *client) Close() error {
 	c.state = offline
 	c.mu.Unlock()
 	c.p.forget(c)
-	c.cancel()
-	<-c.done
+	c.queue.Close()
 	return nil
 }
 
